@@ -1,0 +1,240 @@
+"""Payment services. Each order moves from pending to exactly one final state, exactly once.
+
+Stripe is the only source of truth for payment: the success page, the webhook and the
+reconcile command all hand Stripe's own view of a Checkout Session to `fulfil`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from shop import stripe_gateway
+from shop.models import Order, Product
+from shop.stripe_gateway import CheckoutSession, PaymentProviderError
+
+logger = logging.getLogger(__name__)
+
+# Stripe refuses an expires_at less than 30 minutes ahead; one spare minute absorbs clock skew.
+CHECKOUT_LIFETIME = timedelta(minutes=31)
+RECENT_ORDERS_SHOWN = 20
+Status = Order.Status
+
+
+class CheckoutRefused(Exception):
+    """The submitted form cannot become a payment; the message tells the buyer why."""
+
+
+def start_checkout(
+    *, product: Product, quantity: int, form_token: uuid.UUID, visitor: str, site_url: str
+) -> Order:
+    """Turn one submitted Buy form into one order with one open Checkout Session.
+
+    The same form posted again (double click, refresh, back button, a racing request)
+    finds the same order and so the same session.
+    """
+    order = _order_for_form(product, quantity, form_token, visitor)
+    if order.visitor != visitor or (order.product_id, order.quantity) != (product.pk, quantity):
+        raise CheckoutRefused(
+            "This form was already used for another order. Please choose again below."
+        )
+    if order.status != Status.PENDING:
+        return order
+    return _open_checkout_session(order, site_url)
+
+
+def recent_orders(visitor: str | None) -> list[Order]:
+    if not visitor:
+        return []
+    return list(
+        Order.objects.filter(visitor=visitor).select_related("product")[:RECENT_ORDERS_SHOWN]
+    )
+
+
+def confirm_payment(session_id: str) -> Order | None:
+    """The buyer came back from Checkout: ask Stripe how it went, never the query string."""
+    return sync_from_stripe(stripe_gateway.retrieve_checkout_session(session_id))
+
+
+def fulfil(session: CheckoutSession) -> Order | None:
+    """Mark the order paid. The only code that does; repeating it changes nothing."""
+    order = _order_named_by(session)
+    if order is None:
+        return None
+    if session.status != "complete" or session.payment_status != "paid":
+        return order
+    if session.amount_total != order.amount_cents or session.currency != order.currency:
+        logger.error(
+            "Refusing to fulfil order=%s session=%s: Stripe charged %s %s, the order is %s %s",
+            order.pk,
+            session.id,
+            session.amount_total,
+            session.currency,
+            order.amount_cents,
+            order.currency,
+        )
+        return order
+    now = timezone.now()
+    # The conditional UPDATE makes racing callers (webhook, success page, duplicates) safe:
+    # exactly one of them sees a row change.
+    changed = Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
+        status=Status.PAID,
+        paid_at=now,
+        stripe_payment_intent_id=session.payment_intent_id or "",
+        updated_at=now,
+    )
+    order.refresh_from_db()
+    if changed:
+        logger.info("order=%s paid session=%s", order.pk, session.id)
+    elif not order.paid:
+        logger.error(
+            "Stripe took payment for order=%s session=%s, but the order is %s: refund it",
+            order.pk,
+            session.id,
+            order.status,
+        )
+    return order
+
+
+def fail(session: CheckoutSession) -> Order | None:
+    """A delayed payment method (a bank debit, say) failed after Checkout completed."""
+    return _finish_unpaid(session, Status.FAILED)
+
+
+def expire(session: CheckoutSession) -> Order | None:
+    if session.status != "expired":
+        return _order_named_by(session)
+    return _finish_unpaid(session, Status.EXPIRED)
+
+
+def sync_from_stripe(session: CheckoutSession) -> Order | None:
+    """Apply whatever Stripe says about a session we asked it for."""
+    if session.status == "expired":
+        return expire(session)
+    return fulfil(session)
+
+
+def cancel(order: Order) -> Order:
+    """The buyer left Checkout. End the session at Stripe first, so it can never be paid later."""
+    with transaction.atomic():
+        # The row lock keeps the expiry webhook, which the expire call itself triggers,
+        # from racing this transition.
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != Status.PENDING:
+            return locked
+        if locked.stripe_session_id:
+            session = stripe_gateway.expire_checkout_session(locked.stripe_session_id)
+            if session.status != "expired":
+                # Paid in another tab before the buyer landed here: Stripe's word wins.
+                return sync_from_stripe(session) or locked
+        locked.status = Status.CANCELED
+        locked.save(update_fields=["status", "updated_at"])
+        logger.info("order=%s canceled by the buyer", locked.pk)
+        return locked
+
+
+def reconcile(*, older_than: timedelta) -> Counter[str]:
+    """Settle pending orders whose webhook may have been lost. Returns a count per outcome."""
+    outcomes: Counter[str] = Counter()
+    now = timezone.now()
+    stale = Order.objects.filter(status=Status.PENDING, created_at__lt=now - older_than)
+    for order in stale.order_by("pk").iterator():
+        if not order.stripe_session_id:
+            # Checkout never opened for it, so nothing can be paid once its window has passed.
+            if order.checkout_expires_at < now and _transition(order, Status.EXPIRED):
+                outcomes[Status.EXPIRED] += 1
+            else:
+                outcomes["waiting"] += 1
+            continue
+        try:
+            session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
+        except PaymentProviderError:
+            outcomes["unreachable"] += 1
+            continue
+        settled = sync_from_stripe(session)
+        outcomes[settled.status if settled and settled.status != Status.PENDING else "waiting"] += 1
+    return outcomes
+
+
+def _order_for_form(product: Product, quantity: int, form_token: uuid.UUID, visitor: str) -> Order:
+    try:
+        with transaction.atomic():
+            return Order.objects.create(
+                product=product,
+                quantity=quantity,
+                unit_price_cents=product.price_cents,
+                amount_cents=product.price_cents * quantity,
+                visitor=visitor,
+                form_token=form_token,
+                checkout_expires_at=timezone.now() + CHECKOUT_LIFETIME,
+            )
+    except IntegrityError:
+        # A racing insert of the same token waits on the unique index, then lands here.
+        existing = Order.objects.filter(form_token=form_token).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def _open_checkout_session(order: Order, site_url: str) -> Order:
+    try:
+        with transaction.atomic():
+            # Racing posts of one form queue on this row lock, so only the first asks Stripe
+            # for a session; the rest find it saved. The gateway's timeouts bound the wait.
+            locked = Order.objects.select_for_update().select_related("product").get(pk=order.pk)
+            if locked.status != Status.PENDING or locked.stripe_session_url:
+                return locked
+            session = stripe_gateway.create_checkout_session(
+                locked,
+                success_url=site_url
+                + reverse("checkout-success")
+                + "?session_id={CHECKOUT_SESSION_ID}",
+                cancel_url=site_url + reverse("checkout-cancel", args=[locked.pk]),
+            )
+            locked.stripe_session_id = session.id
+            locked.stripe_session_url = session.url or ""
+            locked.save(update_fields=["stripe_session_id", "stripe_session_url", "updated_at"])
+            logger.info("order=%s checkout session=%s opened", locked.pk, session.id)
+            return locked
+    except PaymentProviderError as error:
+        if error.needs_new_idempotency_key:
+            Order.objects.filter(pk=order.pk).update(checkout_attempt=F("checkout_attempt") + 1)
+        raise
+
+
+def _finish_unpaid(session: CheckoutSession, status: Status) -> Order | None:
+    order = _order_named_by(session)
+    if order is not None and _transition(order, status):
+        logger.info("order=%s %s session=%s", order.pk, status, session.id)
+        order.refresh_from_db()
+    return order
+
+
+def _transition(order: Order, status: Status) -> bool:
+    return bool(
+        Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
+            status=status, updated_at=timezone.now()
+        )
+    )
+
+
+def _order_named_by(session: CheckoutSession) -> Order | None:
+    order_id = session.client_reference_id
+    if not order_id or not order_id.isdigit() or session.metadata_order_id != order_id:
+        logger.info("session=%s names none of our orders", session.id)
+        return None
+    order = (
+        Order.objects.select_related("product")
+        .filter(pk=int(order_id), stripe_session_id=session.id)
+        .first()
+    )
+    if order is None:
+        logger.warning("session=%s names order=%s, which is not its order", session.id, order_id)
+    return order

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from shop import checkout
+
+
+class Command(BaseCommand):
+    help = (
+        "Ask Stripe about pending orders older than a few minutes and settle them: "
+        "the safety net for a lost webhook and a closed browser. Run it every few minutes."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than-minutes",
+            type=int,
+            default=5,
+            help="Only orders pending for longer than this (default 5).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        minutes = options["older_than_minutes"]
+        outcomes = checkout.reconcile(older_than=timedelta(minutes=minutes))
+        summary = ", ".join(f"{name}: {count}" for name, count in sorted(outcomes.items()))
+        self.stdout.write(
+            f"Reconciled pending orders older than {minutes} min. {summary or 'none'}"
+        )

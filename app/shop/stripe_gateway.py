@@ -1,0 +1,221 @@
+"""The only module that talks to Stripe.
+
+Everything above it sees plain dataclasses and two exception types, never the `stripe` package.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import stripe
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from shop.models import Order
+
+logger = logging.getLogger(__name__)
+
+# A stalled Stripe may hold a buyer at most 3 attempts x 2.5 s plus the library's
+# backoff between them (0.5 s, then at most 1 s): about 9 s, under our 10 s budget.
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 2.5
+MAX_NETWORK_RETRIES = 2
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+CHECKOUT_EVENT_PREFIX = "checkout.session."
+
+
+class PaymentProviderError(Exception):
+    """Stripe did not do what we asked. The message is written for the buyer."""
+
+    def __init__(self, message: str, *, needs_new_idempotency_key: bool = False) -> None:
+        super().__init__(message)
+        self.needs_new_idempotency_key = needs_new_idempotency_key
+
+
+class PaymentProviderUnavailable(PaymentProviderError):
+    """A passing failure (network, timeout, rate limit, Stripe 5xx): trying again may work."""
+
+
+class CheckoutSessionNotFound(PaymentProviderError):
+    """Stripe knows no Checkout Session with that id."""
+
+
+class InvalidWebhook(Exception):
+    """A webhook whose signature or body does not check out."""
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    status: str
+    payment_status: str
+    amount_total: int | None
+    currency: str | None
+    client_reference_id: str | None
+    metadata_order_id: str | None
+    payment_intent_id: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    session: CheckoutSession | None
+
+
+def refuse_live_keys(secret_key: str) -> None:
+    if secret_key.startswith(LIVE_KEY_PREFIXES):
+        raise ImproperlyConfigured(
+            "STRIPE_SECRET_KEY is a live-mode key; this shop only runs in Stripe test mode, "
+            "so set an sk_test_ key."
+        )
+
+
+def create_checkout_session(order: Order, *, success_url: str, cancel_url: str) -> CheckoutSession:
+    """Create the order's Checkout Session; a retry with the same attempt reuses Stripe's answer."""
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": order.currency,
+                    "unit_amount": order.unit_price_cents,
+                    "product_data": {"name": order.product.name},
+                },
+                "quantity": order.quantity,
+            }
+        ],
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "client_reference_id": str(order.pk),
+        "metadata": {"order_id": str(order.pk)},
+        "expires_at": int(order.checkout_expires_at.timestamp()),
+    }
+    key = f"checkout-order-{order.pk}-{order.checkout_attempt}"
+    with _translated_errors("create a Checkout Session", order_id=order.pk):
+        session = _client().v1.checkout.sessions.create(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": key},
+        )
+    return _to_checkout_session(session)
+
+
+def retrieve_checkout_session(session_id: str) -> CheckoutSession:
+    with _translated_errors("retrieve a Checkout Session", session_id=session_id):
+        session = _client().v1.checkout.sessions.retrieve(session_id)
+    return _to_checkout_session(session)
+
+
+def expire_checkout_session(session_id: str) -> CheckoutSession:
+    """End an open session. One that is no longer open is returned as Stripe now has it."""
+    try:
+        with _translated_errors("expire a Checkout Session", session_id=session_id):
+            session = _client().v1.checkout.sessions.expire(session_id)
+    except (PaymentProviderUnavailable, CheckoutSessionNotFound):
+        raise
+    except PaymentProviderError:
+        # Stripe refuses to expire a session that was completed or has expired already.
+        return retrieve_checkout_session(session_id)
+    return _to_checkout_session(session)
+
+
+def parse_webhook(payload: bytes, signature: str | None) -> WebhookEvent:
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise InvalidWebhook("STRIPE_WEBHOOK_SECRET is not set, so no webhook can be verified.")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, secret)
+    except stripe.SignatureVerificationError as error:
+        raise InvalidWebhook(f"Bad signature: {error.user_message or error}") from None
+    except ValueError as error:
+        raise InvalidWebhook(f"Malformed body: {error}") from None
+    session = None
+    if event.type.startswith(CHECKOUT_EVENT_PREFIX):
+        session = _to_checkout_session(event.data.object)
+    return WebhookEvent(id=event.id, type=event.type, session=session)
+
+
+@lru_cache(maxsize=4)
+def _build_client(api_key: str, api_base: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base},
+        max_network_retries=MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)),
+    )
+
+
+def _client() -> stripe.StripeClient:
+    if not settings.STRIPE_SECRET_KEY:
+        logger.error("STRIPE_SECRET_KEY is not set; payments cannot start")
+        raise PaymentProviderError("Payments are not configured on this shop yet.")
+    return _build_client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+
+
+@contextmanager
+def _translated_errors(action: str, **context: object) -> Iterator[None]:
+    """Turn the library's errors into ours, logging the details the buyer is not told."""
+    try:
+        yield
+    except stripe.StripeError as error:
+        logger.warning(
+            "Stripe failed to %s (%s): %s %s request_id=%s",
+            action,
+            " ".join(f"{name}={value}" for name, value in context.items()),
+            type(error).__name__,
+            error.user_message or error,
+            error.request_id,
+        )
+        raise _translate(error) from error
+
+
+def _translate(error: stripe.StripeError) -> PaymentProviderError:
+    try_again = "We could not reach our payment provider. Nothing was charged; please try again."
+    if isinstance(error, stripe.IdempotencyError):
+        if error.http_status == 409:
+            return PaymentProviderUnavailable(try_again)
+        return PaymentProviderError(
+            "We could not start the payment. Nothing was charged; please try again.",
+            needs_new_idempotency_key=True,
+        )
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):
+        return PaymentProviderUnavailable(try_again)
+    if isinstance(error, stripe.APIError):
+        # Stripe saved this 5xx under the idempotency key and would replay it.
+        return PaymentProviderUnavailable(try_again, needs_new_idempotency_key=True)
+    if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
+        return CheckoutSessionNotFound("We could not find that payment.")
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        logger.error("Stripe refused our API key; check STRIPE_SECRET_KEY")
+    return PaymentProviderError(
+        "Our payment provider refused the request. Nothing was charged; please try again later."
+    )
+
+
+def _to_checkout_session(session: Any) -> CheckoutSession:
+    metadata = _field(session, "metadata")
+    payment_intent = _field(session, "payment_intent")
+    if payment_intent is not None and not isinstance(payment_intent, str):
+        payment_intent = payment_intent["id"]
+    return CheckoutSession(
+        id=session["id"],
+        status=_field(session, "status") or "",
+        payment_status=_field(session, "payment_status") or "",
+        amount_total=_field(session, "amount_total"),
+        currency=_field(session, "currency"),
+        client_reference_id=_field(session, "client_reference_id"),
+        metadata_order_id=_field(metadata, "order_id") if metadata is not None else None,
+        payment_intent_id=payment_intent,
+        url=_field(session, "url"),
+    )
+
+
+def _field(stripe_object: Any, name: str) -> Any:
+    return stripe_object[name] if name in stripe_object else None  # noqa: SIM401 - no .get()

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from shop import checkout
+from shop.forms import BuyForm, issue_form_token
+from shop.models import Order, Product
+from shop.stripe_gateway import CheckoutSessionNotFound, PaymentProviderError
+
+logger = logging.getLogger(__name__)
+
+VISITOR_SESSION_KEY = "visitor"
+CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
+ALREADY_DONE = {
+    Order.Status.PAID: "That order is already paid. Thank you!",
+    Order.Status.CANCELED: "That order was canceled. Choose again below to start a new one.",
+    Order.Status.EXPIRED: "That checkout expired. Choose again below to start a new order.",
+    Order.Status.FAILED: "The payment for that order failed. Choose again below to retry.",
+}
+
+
+@dataclass
+class ProductCard:
+    product: Product
+    token: str
+    quantity: str = "1"
+    error: str = ""
+
+
+@require_GET
+def storefront(request: HttpRequest) -> HttpResponse:
+    return render_storefront(request)
+
+
+@require_GET
+@never_cache
+def my_orders(request: HttpRequest) -> HttpResponse:
+    """My Orders alone, polled by the page while an order awaits Stripe's confirmation."""
+    return render(request, "shop/_orders.html", _orders_context(request))
+
+
+@require_POST
+def start_checkout(request: HttpRequest) -> HttpResponse:
+    form = BuyForm(request.POST)
+    if not form.is_valid():
+        errors = " ".join(error for errors in form.errors.values() for error in errors)
+        return _refuse_form(request, form, errors, status=HTTPStatus.BAD_REQUEST)
+    try:
+        order = checkout.start_checkout(
+            product=form.product,
+            quantity=form.cleaned_data["quantity"],
+            form_token=form.cleaned_data["form_token"],
+            visitor=_visitor(request, create=True),
+            site_url=request.build_absolute_uri("/").rstrip("/"),
+        )
+    except checkout.CheckoutRefused as refusal:
+        messages.warning(request, str(refusal))
+        return _see_other(reverse("storefront"))
+    except PaymentProviderError as error:
+        # The same token stays in the form, so the next click retries this very order.
+        return _refuse_form(
+            request, form, str(error), status=HTTPStatus.SERVICE_UNAVAILABLE, keep_token=True
+        )
+    if order.status == Order.Status.PENDING:
+        return _see_other(order.stripe_session_url)
+    messages.info(request, ALREADY_DONE[Order.Status(order.status)])
+    return _see_other(reverse("storefront"))
+
+
+@require_GET
+def checkout_success(request: HttpRequest) -> HttpResponse:
+    session_id = request.GET.get("session_id", "")
+    if not CHECKOUT_SESSION_ID.fullmatch(session_id):
+        return _refuse(request, "That payment link is not valid.")
+    try:
+        order = checkout.confirm_payment(session_id)
+    except CheckoutSessionNotFound:
+        return _refuse(request, "We could not find that payment.")
+    except PaymentProviderError:
+        messages.info(
+            request,
+            "We are confirming your payment with Stripe. Your order will show as paid shortly.",
+        )
+        return _see_other(reverse("storefront"))
+    if order is None or order.visitor != _visitor(request):
+        return _refuse(request, "We could not find that payment.")
+    if order.paid:
+        messages.success(request, f"Thank you! Order #{order.pk} is paid.")
+    elif order.status == Order.Status.PENDING:
+        messages.info(
+            request,
+            f"Order #{order.pk} is awaiting payment. It will show as paid once Stripe confirms it.",
+        )
+    else:
+        messages.warning(request, ALREADY_DONE[Order.Status(order.status)])
+    return _see_other(reverse("storefront"))
+
+
+@require_GET
+def checkout_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = Order.objects.filter(pk=order_id, visitor=_visitor(request) or "").first()
+    if order is None:
+        return _refuse(request, "We could not find that order.", status=HTTPStatus.NOT_FOUND)
+    try:
+        order = checkout.cancel(order)
+    except PaymentProviderError:
+        messages.warning(
+            request,
+            f"We could not reach Stripe to cancel order #{order.pk}. Nothing was charged, "
+            "and the checkout will expire by itself.",
+        )
+        return _see_other(reverse("storefront"))
+    if order.paid:
+        messages.success(request, f"Order #{order.pk} was already paid. Thank you!")
+    else:
+        messages.info(request, f"Order #{order.pk} was canceled. You were not charged.")
+    return _see_other(reverse("storefront"))
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    logger.info("CSRF check failed: %s", reason)
+    return _refuse(request, "Your session expired before the form was sent. Please try again.")
+
+
+def render_storefront(
+    request: HttpRequest, *, failed: ProductCard | None = None, status: int = HTTPStatus.OK
+) -> HttpResponse:
+    cards = [
+        failed
+        if failed is not None and failed.product.pk == product.pk
+        else ProductCard(product, token=issue_form_token(product.pk))
+        for product in Product.objects.filter(active=True)
+    ]
+    context = {"cards": cards, **_orders_context(request)}
+    response = render(request, "shop/storefront.html", context, status=status)
+    # Revalidate on every visit, yet let the back button restore the page with its tokens.
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
+def _refuse_form(
+    request: HttpRequest, form: BuyForm, message: str, *, status: int, keep_token: bool = False
+) -> HttpResponse:
+    """Re-render the storefront with the message beside the product the buyer tried to buy."""
+    product = form.cleaned_data.get("product_id")
+    if not isinstance(product, Product):
+        return _refuse(request, message, status=status)
+    failed = ProductCard(
+        product,
+        token=form.data["token"] if keep_token else issue_form_token(product.pk),
+        quantity=form.data.get("quantity", ""),
+        error=message,
+    )
+    return render_storefront(request, failed=failed, status=status)
+
+
+def _refuse(
+    request: HttpRequest, message: str, *, status: int = HTTPStatus.BAD_REQUEST
+) -> HttpResponse:
+    messages.error(request, message)
+    return render_storefront(request, status=status)
+
+
+def _orders_context(request: HttpRequest) -> dict[str, object]:
+    orders = checkout.recent_orders(_visitor(request))
+    awaiting = any(order.status == Order.Status.PENDING for order in orders)
+    return {"orders": orders, "awaiting_payment": awaiting}
+
+
+def _visitor(request: HttpRequest, *, create: bool = False) -> str | None:
+    visitor = request.session.get(VISITOR_SESSION_KEY)
+    if visitor is None and create:
+        visitor = request.session[VISITOR_SESSION_KEY] = uuid.uuid4().hex
+    return visitor
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = HTTPStatus.SEE_OTHER
+    return response
