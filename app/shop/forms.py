@@ -13,13 +13,19 @@ FORM_TOKEN_MAX_AGE = timedelta(days=1)
 BUY_FORM_SALT = "shop.buy-form"
 
 
-def issue_form_token(product_id: int) -> str:
-    """A fresh one-time token for one rendered Buy form, bound to its product.
+def issue_form_token(product_id: int, visitor: str) -> str:
+    """A fresh one-time token for one rendered Buy form, bound to its product and its visitor.
 
-    Nothing is stored: rendering the page writes no row; the order's unique
-    form_token column is what makes a token one-time.
+    Nothing is stored: rendering the page writes no row; the order's unique form_token
+    column is what makes a token one-time. A first-time visitor's forms name the visitor
+    id they will get, so racing first posts from one page all act as the same buyer.
     """
-    return signing.TimestampSigner(salt=BUY_FORM_SALT).sign(f"{product_id}-{uuid.uuid4().hex}")
+    signer = signing.TimestampSigner(salt=BUY_FORM_SALT)
+    return signer.sign(f"{product_id}-{uuid.uuid4().hex}-{visitor}")
+
+
+def new_visitor_id() -> str:
+    return uuid.uuid4().hex
 
 
 class BuyForm(forms.Form):
@@ -66,10 +72,11 @@ class BuyForm(forms.Form):
             raise forms.ValidationError("This page is too old. Please try again.") from None
         except signing.BadSignature:
             raise forms.ValidationError("This form is not valid. Please try again.") from None
-        product_id, _, token_hex = value.partition("-")
+        product_id, token_hex, visitor = value.split("-")
         if product_id != str(product.pk):
             raise forms.ValidationError("This form is not valid. Please try again.")
         cleaned["form_token"] = uuid.UUID(token_hex)
+        cleaned["visitor"] = visitor
         return cleaned
 
     @property

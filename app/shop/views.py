@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -15,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from shop import checkout
-from shop.forms import BuyForm, issue_form_token
+from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, Product
 from shop.stripe_gateway import CheckoutSessionNotFound, PaymentProviderError
 
@@ -62,7 +61,7 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
             product=form.product,
             quantity=form.cleaned_data["quantity"],
             form_token=form.cleaned_data["form_token"],
-            visitor=_visitor(request, create=True),
+            visitor=_adopt_visitor(request, form.cleaned_data["visitor"]),
             site_url=request.build_absolute_uri("/").rstrip("/"),
         )
     except checkout.CheckoutRefused as refusal:
@@ -137,10 +136,11 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def render_storefront(
     request: HttpRequest, *, failed: ProductCard | None = None, status: int = HTTPStatus.OK
 ) -> HttpResponse:
+    visitor = _visitor(request) or new_visitor_id()
     cards = [
         failed
         if failed is not None and failed.product.pk == product.pk
-        else ProductCard(product, token=issue_form_token(product.pk))
+        else ProductCard(product, token=issue_form_token(product.pk, visitor))
         for product in Product.objects.filter(active=True)
     ]
     context = {"cards": cards, **_orders_context(request)}
@@ -159,7 +159,9 @@ def _refuse_form(
         return _refuse(request, message, status=status)
     failed = ProductCard(
         product,
-        token=form.data["token"] if keep_token else issue_form_token(product.pk),
+        token=form.data["token"]
+        if keep_token
+        else issue_form_token(product.pk, _visitor(request) or new_visitor_id()),
         quantity=form.data.get("quantity", ""),
         error=message,
     )
@@ -179,10 +181,15 @@ def _orders_context(request: HttpRequest) -> dict[str, object]:
     return {"orders": orders, "awaiting_payment": awaiting}
 
 
-def _visitor(request: HttpRequest, *, create: bool = False) -> str | None:
-    visitor = request.session.get(VISITOR_SESSION_KEY)
-    if visitor is None and create:
-        visitor = request.session[VISITOR_SESSION_KEY] = uuid.uuid4().hex
+def _visitor(request: HttpRequest) -> str | None:
+    return request.session.get(VISITOR_SESSION_KEY)
+
+
+def _adopt_visitor(request: HttpRequest, form_visitor: str) -> str:
+    """The browser's visitor id; a first-time visitor takes the one its form was issued for."""
+    visitor = _visitor(request)
+    if visitor is None:
+        visitor = request.session[VISITOR_SESSION_KEY] = form_visitor
     return visitor
 
 

@@ -44,7 +44,7 @@ class Simulator:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
     def reset(self) -> None:
@@ -125,10 +125,30 @@ def buy_form(client: Client, product: Product) -> dict[str, str]:
     html = client.get("/").content.decode()
     card = re.search(rf'data-product-id="{product.pk}".*?</form>', html, flags=re.DOTALL)
     assert card, f"no card for product {product.pk}"
-    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', card.group(0)))
+    fields = dict(re.findall(r'name="(\w+)"[^>]*?value="([^"]*)"', card.group(0), re.DOTALL))
     return {
         "csrfmiddlewaretoken": fields["csrfmiddlewaretoken"],
         "product_id": fields["product_id"],
         "token": fields["token"],
         "quantity": fields["quantity"],
     }
+
+
+def buy(client: Client, product: Product, quantity: int | str = 2, **extra: str) -> Any:
+    """Render the storefront, then press Buy Now on the product's card."""
+    form = buy_form(client, product)
+    return client.post("/checkout/", {**form, "quantity": str(quantity), **extra})
+
+
+def session_id_of(response: Any) -> str:
+    match = re.search(r"/c/pay/(cs_test_\w+)", response["Location"])
+    assert match, f"not a Checkout redirect: {response['Location']}"
+    return match.group(1)
+
+
+def flashes(response: Any) -> list[str]:
+    html = response.content.decode()
+    return [
+        re.sub(r"\s+", " ", text).strip()
+        for text in re.findall(r'data-testid="flash">(.*?)</div>', html, re.DOTALL)
+    ]

@@ -29,7 +29,7 @@ def test_readiness_is_ok_when_the_database_answers_and_is_migrated(client: Clien
     assert response.json()["status"] == "ok"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_readiness_fails_while_a_migration_is_unapplied(client: Client, monkeypatch) -> None:
     monkeypatch.setattr(health, "_migrations_applied", False)
     call_command("migrate", "shop", "0001", verbosity=0)

@@ -28,7 +28,7 @@ def test_running_the_seed_again_adds_no_product() -> None:
     assert Product.objects.count() == 3
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_seed_migration_reverses_and_applies_again() -> None:
     call_command("migrate", "shop", "0001", verbosity=0)
     assert Product.objects.count() == 0

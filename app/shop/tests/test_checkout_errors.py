@@ -1,0 +1,206 @@
+"""Bad input and a failing Stripe: a clear message, a 4xx or 503, never a 500, no half-writes."""
+
+from __future__ import annotations
+
+import re
+import time
+from http import HTTPStatus
+
+import pytest
+from django.test import Client
+
+from shop.models import Order, Product
+from shop.tests.conftest import Simulator, buy, buy_form, flashes, session_id_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("quantity", "message"),
+    [
+        ("0", "Choose a quantity from 1 to 10."),
+        ("-1", "Choose a quantity from 1 to 10."),
+        ("11", "You can buy at most 10 at a time."),
+        ("2.5", "Choose a quantity from 1 to 10."),
+        ("two", "Choose a quantity from 1 to 10."),
+        ("", "Choose a quantity from 1 to 10."),
+    ],
+)
+def test_a_bad_quantity_is_refused_beside_the_product(
+    client: Client, simulator: Simulator, product: Product, quantity: str, message: str
+) -> None:
+    response = buy(client, product, quantity=quantity)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    card = re.search(
+        rf'data-product-id="{product.pk}".*?</article>', response.content.decode(), re.DOTALL
+    )
+    assert card and f'data-testid="flash">{message}</div>' in card.group(0)
+    assert Order.objects.count() == 0
+    assert simulator.requests() == []
+
+
+def test_a_missing_quantity_is_refused(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(client, product)
+    del form["quantity"]
+    response = client.post("/checkout/", form)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "Choose a quantity from 1 to 10." in flashes(response)
+    assert Order.objects.count() == 0 and simulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        ({"token": ""}, "This form is not valid. Please try again."),
+        ({"token": "forged:token:value"}, "This form is not valid. Please try again."),
+        ({"product_id": "999999"}, "That product is not for sale."),
+        ({"product_id": "abc"}, "That product is not for sale."),
+        ({"product_id": ""}, "Choose a product to buy."),
+    ],
+    ids=["no-token", "forged-token", "unknown-product", "non-numeric-product", "no-product"],
+)
+def test_tampered_fields_are_refused(
+    client: Client, simulator: Simulator, product: Product, tamper: dict, message: str
+) -> None:
+    form = {**buy_form(client, product), **tamper}
+    response = client.post("/checkout/", form)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert message in " ".join(flashes(response))
+    assert Order.objects.count() == 0 and simulator.requests() == []
+
+
+def test_a_token_issued_for_another_product_is_refused(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    other = Product.objects.exclude(pk=product.pk).first()
+    form = {**buy_form(client, product), "product_id": str(other.pk)}
+    response = client.post("/checkout/", form)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "This form is not valid. Please try again." in " ".join(flashes(response))
+    assert Order.objects.count() == 0
+
+
+def test_an_inactive_product_cannot_be_bought(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(client, product)
+    Product.objects.filter(pk=product.pk).update(active=False)
+    response = client.post("/checkout/", form)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "That product is not for sale." in " ".join(flashes(response))
+    assert Order.objects.count() == 0
+
+
+def test_a_post_without_the_csrf_token_is_refused_with_the_storefront(
+    simulator: Simulator, product: Product
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    form = buy_form(client, product)
+    del form["csrfmiddlewaretoken"]
+    response = client.post("/checkout/", form)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "Your session expired before the form was sent." in " ".join(flashes(response))
+    assert 'data-testid="product-card"' in response.content.decode()
+    assert Order.objects.count() == 0
+
+
+def test_checkout_answers_get_with_405(client: Client) -> None:
+    assert client.get("/checkout/").status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+@pytest.mark.parametrize(
+    "fault",
+    # `times` covers the library's own retries: it retries 5xx and dropped connections
+    # (a saved 500 is replayed without a fault), never a 429.
+    [
+        {"status": 500, "execute": True, "times": 1},
+        {"status": 503, "times": 3},
+        {"status": 429, "times": 1},
+        {"drop": True, "times": 3},
+    ],
+    ids=["500-saved-by-stripe", "503", "429", "dropped-connection"],
+)
+def test_stripe_failing_keeps_the_pending_order_and_the_next_click_works(
+    client: Client, simulator: Simulator, product: Product, fault: dict
+) -> None:
+    simulator.fault(method="POST", path="/v1/checkout/sessions", **fault)
+    form = buy_form(client, product)
+
+    failed = client.post("/checkout/", form)
+
+    assert failed.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "Nothing was charged; please try again." in " ".join(flashes(failed))
+    order = Order.objects.get()
+    assert order.status == "pending" and not order.stripe_session_id
+    # The re-rendered form keeps its token, so the next click retries this very order.
+    assert f'value="{form["token"]}"' in failed.content.decode()
+
+    retried = client.post("/checkout/", form)
+
+    assert retried.status_code == HTTPStatus.SEE_OTHER
+    order.refresh_from_db()
+    assert retried["Location"] == order.stripe_session_url
+    assert Order.objects.count() == 1
+
+
+def test_a_failure_stripe_saved_is_retried_under_a_new_key_and_a_passing_one_under_the_same(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    simulator.fault(method="POST", path="/v1/checkout/sessions", status=500, execute=True)
+    form = buy_form(client, product)
+    client.post("/checkout/", form)
+    client.post("/checkout/", form)
+    order = Order.objects.get()
+    keys = [r["idempotency_key"] for r in simulator.requests()]
+    assert keys[0] == f"checkout-order-{order.pk}-0"
+    assert keys[-1] == f"checkout-order-{order.pk}-1"
+    assert order.checkout_attempt == 1
+
+    simulator.reset()
+    simulator.fault(method="POST", path="/v1/checkout/sessions", status=429)
+    form = buy_form(client, product)
+    client.post("/checkout/", form)
+    client.post("/checkout/", form)
+    keys = {r["idempotency_key"] for r in simulator.requests()}
+    assert keys == {f"checkout-order-{Order.objects.latest('pk').pk}-0"}
+
+
+def test_a_stalled_stripe_holds_the_buyer_less_than_ten_seconds(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    simulator.fault(method="POST", path="/v1/checkout/sessions", delay=6, times=3)
+    form = buy_form(client, product)
+    started = time.monotonic()
+    response = client.post("/checkout/", form)
+    waited = time.monotonic() - started
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert waited < 10, f"the buyer waited {waited:.1f} s"
+    assert Order.objects.get().status == "pending"
+
+
+def test_payments_without_a_stripe_key_say_so_plainly(
+    client: Client, simulator: Simulator, product: Product, settings
+) -> None:
+    settings.STRIPE_SECRET_KEY = ""
+    response = buy(client, product)
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "Payments are not configured on this shop yet." in " ".join(flashes(response))
+
+
+def test_the_success_page_refuses_a_missing_forged_or_unknown_session(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id_of(buy(client, product))
+    for query, message in [
+        ("", "That payment link is not valid."),
+        ("?session_id=<script>", "That payment link is not valid."),
+        ("?session_id={CHECKOUT_SESSION_ID}", "That payment link is not valid."),
+        ("?session_id=cs_test_unknown", "We could not find that payment."),
+    ]:
+        response = client.get(f"/checkout/success/{query}")
+        assert response.status_code == HTTPStatus.BAD_REQUEST, query
+        assert message in " ".join(flashes(response))
+    assert Order.objects.get().status == "pending"

@@ -1,0 +1,150 @@
+"""Buy Now: one rendered form becomes at most one order and one Checkout Session."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from shop.models import Order, Product
+from shop.tests.conftest import Simulator, buy, buy_form, flashes, session_id_of
+
+pytestmark = pytest.mark.django_db
+
+
+def test_buy_now_opens_checkout_for_a_pending_order_priced_on_the_server(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    response = buy(client, product, quantity=2)
+
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    order = Order.objects.get()
+    assert (order.status, order.quantity, order.amount_cents) == ("pending", 2, 3000)
+    assert response["Location"] == order.stripe_session_url
+    [session] = simulator.sessions()
+    assert session["id"] == order.stripe_session_id == session_id_of(response)
+    assert session["amount_total"] == 3000 and session["currency"] == "usd"
+    assert session["client_reference_id"] == str(order.pk)
+    assert session["metadata"] == {"order_id": str(order.pk)}
+    assert session["success_url"] == (
+        "http://testserver/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
+    )
+    assert session["cancel_url"] == f"http://testserver/checkout/cancel/{order.pk}/"
+    assert session["expires_at"] == int(order.checkout_expires_at.timestamp())
+    assert order.checkout_expires_at - timezone.now() > timedelta(minutes=30)
+
+
+def test_a_price_or_amount_in_the_post_is_ignored(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    buy(client, product, quantity=3, amount_cents="1", price_cents="1", unit_amount="1")
+    order = Order.objects.get()
+    assert order.amount_cents == 4500
+    assert simulator.sessions()[0]["amount_total"] == 4500
+
+
+def test_the_idempotency_key_is_stable_for_the_order(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    buy(client, product)
+    order = Order.objects.get()
+    [request] = simulator.requests()
+    assert request["idempotency_key"] == f"checkout-order-{order.pk}-0"
+
+
+def test_the_same_form_posted_again_reuses_the_order_and_its_session(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(client, product)
+    first = client.post("/checkout/", form)
+    again = client.post("/checkout/", form)
+    assert first["Location"] == again["Location"]
+    assert Order.objects.count() == 1
+    assert len(simulator.requests()) == 1
+
+
+def test_a_fresh_form_for_the_same_product_is_a_new_order(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    first = buy(client, product)
+    second = buy(client, product)
+    assert first["Location"] != second["Location"]
+    assert Order.objects.count() == 2
+    assert len({o.visitor for o in Order.objects.all()}) == 1
+
+
+@pytest.mark.parametrize(
+    ("finish", "message"),
+    [
+        ("pay", "That order is already paid."),
+        ("expire", "That checkout expired."),
+    ],
+)
+def test_the_same_form_after_the_order_is_settled_goes_back_with_a_message(
+    client: Client, simulator: Simulator, product: Product, finish: str, message: str
+) -> None:
+    form = buy_form(client, product)
+    session_id = session_id_of(client.post("/checkout/", form))
+    getattr(simulator, finish)(session_id)
+    client.get(f"/checkout/success/?session_id={session_id}")
+    client.get("/")  # the success page's own message
+
+    again = client.post("/checkout/", form)
+
+    assert again.status_code == HTTPStatus.SEE_OTHER and again["Location"] == "/"
+    assert any(message in text for text in flashes(client.get("/")))
+    assert Order.objects.count() == 1 and len(simulator.requests()) == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_twenty_racing_posts_of_one_form_make_one_order_and_one_session(
+    simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(Client(), product)
+
+    def post(_: int) -> tuple[int, str]:
+        try:
+            response = Client().post("/checkout/", form)
+            return response.status_code, response["Location"]
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(post, range(20)))
+
+    order = Order.objects.get()
+    assert set(answers) == {(HTTPStatus.SEE_OTHER, order.stripe_session_url)}
+    assert len(simulator.requests()) == 1
+    assert len(simulator.sessions()) == 1
+
+
+def test_a_form_taken_by_another_visitor_is_refused(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(client, product)
+    client.post("/checkout/", form)
+    stranger = Client()
+    stranger.get("/")
+    buy(stranger, product)  # the stranger now has a visitor id of their own
+
+    response = stranger.post("/checkout/", form)
+
+    assert response["Location"] == "/"
+    assert "This form was already used for another order." in " ".join(flashes(stranger.get("/")))
+    assert Order.objects.count() == 2
+
+
+def test_the_same_form_with_another_quantity_is_refused(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(client, product)
+    client.post("/checkout/", {**form, "quantity": "2"})
+    response = client.post("/checkout/", {**form, "quantity": "5"})
+    assert response["Location"] == "/"
+    assert Order.objects.get().quantity == 2
+    assert len(simulator.requests()) == 1
