@@ -1,0 +1,89 @@
+"""The gateway: the real `stripe` library over HTTP, its errors turned into ours."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+
+from shop import stripe_gateway
+from shop.models import Order, Product
+from shop.stripe_gateway import (
+    CheckoutSessionNotFound,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
+from shop.tests.conftest import Simulator, buy, session_id_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("key", ["sk_live_123", "rk_live_123"])
+def test_live_keys_are_refused(key: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="only runs in Stripe test mode"):
+        stripe_gateway.refuse_live_keys(key)
+
+
+def test_test_keys_are_accepted() -> None:
+    stripe_gateway.refuse_live_keys("sk_test_123")
+    stripe_gateway.refuse_live_keys("")
+
+
+def test_the_librarys_retries_keep_the_idempotency_key(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    simulator.fault(method="POST", path="/v1/checkout/sessions", drop=True, times=2)
+    session_id_of(buy(client, product))
+    order = Order.objects.get()
+    keys = [r["idempotency_key"] for r in simulator.requests()]
+    assert keys == [f"checkout-order-{order.pk}-0"] * 3
+    assert len(simulator.sessions()) == 1
+
+
+def test_other_parameters_under_a_used_key_need_a_new_key(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    buy(client, product)
+    order = Order.objects.select_related("product").get()
+    order.quantity = 3
+    with pytest.raises(PaymentProviderError) as refused:
+        stripe_gateway.create_checkout_session(
+            order, success_url="http://testserver/s", cancel_url="http://testserver/c"
+        )
+    assert refused.value.needs_new_idempotency_key
+    assert not isinstance(refused.value, PaymentProviderUnavailable)
+
+
+def test_an_unknown_session_is_not_found(simulator: Simulator) -> None:
+    with pytest.raises(CheckoutSessionNotFound):
+        stripe_gateway.retrieve_checkout_session("cs_test_missing")
+
+
+def test_a_rejected_api_key_is_a_plain_error(simulator: Simulator, settings) -> None:
+    settings.STRIPE_SECRET_KEY = "pk_test_not_a_secret_key"
+    with pytest.raises(PaymentProviderError) as refused:
+        stripe_gateway.retrieve_checkout_session("cs_test_any")
+    assert "refused the request" in str(refused.value)
+
+
+def test_expiring_a_session_that_was_paid_returns_it_as_stripe_has_it(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    simulator.pay(session_id)
+    session = stripe_gateway.expire_checkout_session(session_id)
+    assert (session.status, session.payment_status) == ("complete", "paid")
+
+
+def test_sessions_come_back_as_plain_values(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id = session_id_of(buy(client, product, quantity=4))
+    simulator.pay(session_id)
+    session = stripe_gateway.retrieve_checkout_session(session_id)
+    order = Order.objects.get()
+    assert session.id == session_id
+    assert (session.status, session.payment_status) == ("complete", "paid")
+    assert (session.amount_total, session.currency) == (6000, "usd")
+    assert session.client_reference_id == session.metadata_order_id == str(order.pk)
+    assert session.payment_intent_id and session.payment_intent_id.startswith("pi_")
