@@ -47,6 +47,10 @@ def start_checkout(
         )
     if order.status != Status.PENDING:
         return order
+    if order.stripe_session_id and order.checkout_expires_at <= timezone.now():
+        # A page kept open past the session's life: let Stripe say it expired.
+        session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
+        return sync_from_stripe(session) or order
     return _open_checkout_session(order, site_url)
 
 

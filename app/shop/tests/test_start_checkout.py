@@ -148,3 +148,18 @@ def test_the_same_form_with_another_quantity_is_refused(
     assert response["Location"] == "/"
     assert Order.objects.get().quantity == 2
     assert len(simulator.requests()) == 1
+
+
+def test_the_same_form_after_its_session_expired_says_so_instead_of_sending_to_stripe(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(client, product)
+    session_id = session_id_of(client.post("/checkout/", form))
+    simulator.expire(session_id)
+    Order.objects.update(checkout_expires_at=timezone.now() - timedelta(minutes=1))
+
+    again = client.post("/checkout/", form)
+
+    assert again["Location"] == "/"
+    assert Order.objects.get().status == "expired"
+    assert any("That checkout expired." in text for text in flashes(client.get("/")))
