@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -178,9 +179,10 @@ def _translated_errors(action: str, **context: object) -> Iterator[None]:
 
 def _translate(error: stripe.StripeError) -> PaymentProviderError:
     try_again = "We could not reach our payment provider. Nothing was charged; please try again."
+    if error.http_status == HTTPStatus.CONFLICT:
+        # Another request with this key is still running at Stripe: the key must stay.
+        return PaymentProviderUnavailable(try_again)
     if isinstance(error, stripe.IdempotencyError):
-        if error.http_status == 409:
-            return PaymentProviderUnavailable(try_again)
         return PaymentProviderError(
             "We could not start the payment. Nothing was charged; please try again.",
             needs_new_idempotency_key=True,

@@ -20,6 +20,10 @@ from shop.models import Product
 
 REPO_DIR = Path(__file__).resolve().parents[3]
 WEBHOOK_SECRET = "whsec_test_secret_for_the_simulator"
+requires_postgres = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="races need PostgreSQL's row locks: set DATABASE_URL as CI does",
+)
 SIMULATOR_KEY = "sk_test_simulator"
 
 

@@ -14,7 +14,14 @@ from django.test import Client
 
 from shop import checkout, stripe_gateway
 from shop.models import Order, Product
-from shop.tests.conftest import SIMULATOR_KEY, Simulator, buy, flashes, session_id_of
+from shop.tests.conftest import (
+    SIMULATOR_KEY,
+    Simulator,
+    buy,
+    flashes,
+    requires_postgres,
+    session_id_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -156,6 +163,7 @@ def test_paid_stays_paid_whatever_comes_after(
     assert Order.objects.get().status == "paid"
 
 
+@requires_postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_racing_confirmations_make_exactly_one_paid_transition(
     simulator: Simulator, product: Product, caplog: pytest.LogCaptureFixture

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy, buy_form, flashes, session_id_of
+from shop.tests.conftest import Simulator, buy, buy_form, flashes, requires_postgres, session_id_of
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +101,7 @@ def test_the_same_form_after_the_order_is_settled_goes_back_with_a_message(
     assert Order.objects.count() == 1 and len(simulator.requests()) == 1
 
 
+@requires_postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_twenty_racing_posts_of_one_form_make_one_order_and_one_session(
     simulator: Simulator, product: Product

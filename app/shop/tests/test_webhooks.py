@@ -15,7 +15,7 @@ from django.db import connections
 from django.test import Client
 
 from shop.models import Order, ProcessedStripeEvent, Product
-from shop.tests.conftest import WEBHOOK_SECRET, Simulator, buy, session_id_of
+from shop.tests.conftest import WEBHOOK_SECRET, Simulator, buy, requires_postgres, session_id_of
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +182,7 @@ def test_an_expired_session_expires_its_pending_order_but_never_a_paid_one(
     assert Order.objects.get(stripe_session_id=paying).status == "paid"
 
 
+@requires_postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_racing_duplicate_deliveries_record_one_event_and_pay_once(
     simulator: Simulator, product: Product
