@@ -33,7 +33,7 @@ ALREADY_DONE = {
 @dataclass
 class ProductCard:
     product: Product
-    token: str
+    token: str | None = None
     quantity: str = "1"
     error: str = ""
 
@@ -65,8 +65,7 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
             site_url=request.build_absolute_uri("/").rstrip("/"),
         )
     except checkout.CheckoutRefused as refusal:
-        messages.warning(request, str(refusal))
-        return _see_other(reverse("storefront"))
+        return _refuse_form(request, form, str(refusal), status=HTTPStatus.CONFLICT)
     except PaymentProviderError as error:
         # The same token stays in the form, so the next click retries this very order.
         return _refuse_form(
@@ -137,12 +136,12 @@ def render_storefront(
     request: HttpRequest, *, failed: ProductCard | None = None, status: int = HTTPStatus.OK
 ) -> HttpResponse:
     visitor = _visitor(request) or new_visitor_id()
-    cards = [
-        failed
-        if failed is not None and failed.product.pk == product.pk
-        else ProductCard(product, token=issue_form_token(product.pk, visitor))
-        for product in Product.objects.filter(active=True)
-    ]
+    cards = []
+    for product in Product.objects.filter(active=True):
+        card = failed if failed is not None and failed.product == product else ProductCard(product)
+        if card.token is None:
+            card.token = issue_form_token(product.pk, visitor)
+        cards.append(card)
     context = {"cards": cards, **_orders_context(request)}
     response = render(request, "shop/storefront.html", context, status=status)
     # Revalidate on every visit, yet let the back button restore the page with its tokens.
@@ -159,9 +158,7 @@ def _refuse_form(
         return _refuse(request, message, status=status)
     failed = ProductCard(
         product,
-        token=form.data["token"]
-        if keep_token
-        else issue_form_token(product.pk, _visitor(request) or new_visitor_id()),
+        token=form.data["token"] if keep_token else None,
         quantity=form.data.get("quantity", ""),
         error=message,
     )
