@@ -38,6 +38,16 @@ def pending_session(client: Client, product: Product) -> str:
     return session_id_of(buy(client, product))
 
 
+def delayed_payment_events(
+    client: Client, simulator: Simulator, product: Product, outcome: str
+) -> list[dict[str, Any]]:
+    """checkout.session.completed while unpaid, then the delayed method's verdict."""
+    session_id = pending_session(client, product)
+    simulator.pay(session_id, payment_status="unpaid")
+    simulator.settle_async(session_id, outcome)
+    return simulator.events()
+
+
 def test_a_completed_event_pays_the_order_once(
     client: Client, simulator: Simulator, product: Product
 ) -> None:
@@ -123,10 +133,7 @@ def test_a_checkout_event_naming_none_of_our_orders_changes_nothing(
 def test_a_delayed_payment_is_paid_by_async_payment_succeeded(
     client: Client, simulator: Simulator, product: Product
 ) -> None:
-    session_id = pending_session(client, product)
-    simulator.pay(session_id, payment_status="unpaid")
-    simulator.settle_async(session_id, "succeeded")
-    completed, succeeded = simulator.events()
+    completed, succeeded = delayed_payment_events(client, simulator, product, "succeeded")
 
     assert deliver(completed).status_code == HTTPStatus.OK
     assert Order.objects.get().status == "pending"
@@ -137,10 +144,7 @@ def test_a_delayed_payment_is_paid_by_async_payment_succeeded(
 def test_out_of_order_events_still_pay_once(
     client: Client, simulator: Simulator, product: Product
 ) -> None:
-    session_id = pending_session(client, product)
-    simulator.pay(session_id, payment_status="unpaid")
-    simulator.settle_async(session_id, "succeeded")
-    completed, succeeded = simulator.events()
+    completed, succeeded = delayed_payment_events(client, simulator, product, "succeeded")
 
     assert deliver(succeeded).json()["outcome"] == "processed"
     paid_at = Order.objects.get().paid_at
@@ -152,10 +156,7 @@ def test_out_of_order_events_still_pay_once(
 def test_a_failed_delayed_payment_marks_the_order_failed(
     client: Client, simulator: Simulator, product: Product
 ) -> None:
-    session_id = pending_session(client, product)
-    simulator.pay(session_id, payment_status="unpaid")
-    simulator.settle_async(session_id, "failed")
-    for event in simulator.events():
+    for event in delayed_payment_events(client, simulator, product, "failed"):
         deliver(event)
     assert Order.objects.get().status == "failed"
     assert 'data-status="failed"' in client.get("/").content.decode()
