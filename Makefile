@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON := .venv/bin/python
-MANAGE := cd app && ../$(PYTHON) manage.py
+MANAGE := $(PYTHON) app/manage.py
 # Tests set every secret they use; this key only lets Django start under pytest.
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-that-is-not-used-anywhere-else}
 
@@ -24,11 +24,11 @@ run: .venv/.synced ## Serve the shop on http://127.0.0.1:8000 (SQLite and the St
 	./scripts/run-local.sh
 
 test: .venv/.synced lint ## Lint, then run the test suite (PostgreSQL when DATABASE_URL points at it)
-	@$(MANAGE) collectstatic --noinput --verbosity 0
+	@$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(PYTHON) -m pytest -m "not browser"
 
 e2e: .venv/.synced ## Buy through a real browser (Chromium) against gunicorn and the simulator
-	@$(MANAGE) collectstatic --noinput --verbosity 0
+	@$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(PYTHON) -m pytest -m browser
 
 lint: .venv/.synced ## Check style and formatting with ruff
