@@ -46,7 +46,7 @@ class Order(models.Model):
     # One rendered Buy form, one order: the unique index is the exactly-once guard.
     form_token = models.UUIDField(unique=True)
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    stripe_session_url = models.URLField(max_length=2000, blank=True)
+    stripe_session_url = models.CharField(max_length=2000, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     # Fixed at creation so that a retried create sends Stripe identical parameters.
     checkout_expires_at = models.DateTimeField()

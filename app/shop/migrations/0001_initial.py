@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
                 ('visitor', models.CharField(max_length=64)),
                 ('form_token', models.UUIDField(unique=True)),
                 ('stripe_session_id', models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ('stripe_session_url', models.URLField(blank=True, max_length=2000)),
+                ('stripe_session_url', models.CharField(blank=True, max_length=2000)),
                 ('stripe_payment_intent_id', models.CharField(blank=True, max_length=255)),
                 ('checkout_expires_at', models.DateTimeField()),
                 ('checkout_attempt', models.PositiveSmallIntegerField(default=0)),

@@ -101,3 +101,9 @@ def test_no_visitor_can_cancel_another_visitors_order(
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert "We could not find that order." in flashes(response)
     assert Order.objects.get(pk=order.pk).status == "pending"
+
+
+def test_an_order_id_out_of_any_range_is_not_found(client: Client, simulator: Simulator) -> None:
+    response = client.get(f"/checkout/cancel/{'9' * 30}/")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert "We could not find that order." in flashes(response)

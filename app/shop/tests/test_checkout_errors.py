@@ -58,9 +58,17 @@ def test_a_missing_quantity_is_refused(
         ({"token": "forged:token:value"}, "This form is not valid. Please try again."),
         ({"product_id": "999999"}, "That product is not for sale."),
         ({"product_id": "abc"}, "That product is not for sale."),
+        ({"product_id": "9" * 30}, "That product is not for sale."),
         ({"product_id": ""}, "Choose a product to buy."),
     ],
-    ids=["no-token", "forged-token", "unknown-product", "non-numeric-product", "no-product"],
+    ids=[
+        "no-token",
+        "forged-token",
+        "unknown-product",
+        "non-numeric-product",
+        "out-of-range-product",
+        "no-product",
+    ],
 )
 def test_tampered_fields_are_refused(
     client: Client, simulator: Simulator, product: Product, tamper: dict, message: str
