@@ -56,17 +56,21 @@ class ParamError(ValueError):
 
 
 @dataclass(frozen=True)
-class LineItemInput:
+class LineItem:
     name: str
     description: str | None
     currency: str
     unit_amount: int
     quantity: int
 
+    @property
+    def amount(self) -> int:
+        return self.unit_amount * self.quantity
+
 
 @dataclass(frozen=True)
 class SessionCreate:
-    line_items: tuple[LineItemInput, ...]
+    line_items: tuple[LineItem, ...]
     success_url: str
     cancel_url: str | None
     client_reference_id: str | None
@@ -168,7 +172,7 @@ def _required(params: Mapping[str, Any], name: str, prefix: str = "") -> Any:
     return params[name]
 
 
-def _line_items(items: list[dict[str, Any]]) -> tuple[LineItemInput, ...]:
+def _line_items(items: list[dict[str, Any]]) -> tuple[LineItem, ...]:
     if not items or len(items) > MAX_LINE_ITEMS:
         raise ParamError(
             f"line_items must contain between 1 and {MAX_LINE_ITEMS} items.", "line_items"
@@ -183,7 +187,7 @@ def _line_items(items: list[dict[str, Any]]) -> tuple[LineItemInput, ...]:
     return parsed
 
 
-def _line_item(item: dict[str, Any], prefix: str) -> LineItemInput:
+def _line_item(item: dict[str, Any], prefix: str) -> LineItem:
     # Stripe also takes a saved `price` id; there is no catalogue here, so price_data is required.
     price_data = _required(item, "price_data", prefix)
     price_prefix = f"{prefix}[price_data]"
@@ -195,7 +199,7 @@ def _line_item(item: dict[str, Any], prefix: str) -> LineItemInput:
             f"Invalid currency: {currency}. Currencies are three lowercase letters (ISO 4217).",
             f"{price_prefix}[currency]",
         )
-    return LineItemInput(
+    return LineItem(
         name=_required(product_data, "name", product_prefix),
         description=product_data.get("description") or None,
         currency=currency,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from stripe_sim.ids import new_id
-from stripe_sim.params import SessionCreate
+from stripe_sim.params import LineItem, SessionCreate
 
 DEFAULT_LIFETIME_SECONDS = 24 * 60 * 60
 
@@ -28,19 +28,6 @@ class WrongStatus(Exception):
     def __init__(self, session: CheckoutSession) -> None:
         super().__init__(session.id)
         self.session = session
-
-
-@dataclass(frozen=True)
-class LineItem:
-    name: str
-    description: str | None
-    currency: str
-    unit_amount: int
-    quantity: int
-
-    @property
-    def amount(self) -> int:
-        return self.unit_amount * self.quantity
 
 
 @dataclass(frozen=True)
@@ -104,7 +91,7 @@ class SessionStore:
     def create(self, request: SessionCreate, public_url: str, api_version: str) -> CheckoutSession:
         now = int(time.time())
         session_id = new_id("cs_test_", 58)
-        items = tuple(LineItem(**vars(item)) for item in request.line_items)
+        items = request.line_items
         total = sum(item.amount for item in items)
         session = CheckoutSession(
             id=session_id,
