@@ -54,7 +54,7 @@ def test_retrieving_an_unknown_session_is_resource_missing(client):
     assert error.value.user_message == "No such checkout.session: 'cs_test_nope'"
 
 
-@pytest.mark.parametrize("api_key", ["sk_live_abcdefghijkl", "pk_test_abcdefghijkl", "nonsense"])
+@pytest.mark.parametrize("api_key", ["sk_live_abc123", "pk_test_abcdefghijkl", "nonsense"])
 def test_keys_other_than_test_secret_keys_are_refused(make_client, sim, api_key):
     with pytest.raises(stripe.AuthenticationError) as error:
         make_client(api_key=api_key).v1.checkout.sessions.create(params=session_params())
