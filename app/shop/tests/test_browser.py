@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import time
+import urllib.request
 from collections.abc import Iterator
 from http import HTTPStatus
 from pathlib import Path
@@ -368,3 +369,17 @@ def save_screenshot(page: Page) -> None:
     path = os.environ.get("SHOP_SCREENSHOT")
     if path:
         page.screenshot(path=Path(path))
+
+
+def test_probes_answer_through_gunicorn_but_stay_out_of_its_access_log(
+    shop: Stack, page: Page
+) -> None:
+    page.goto("/")
+    for probe in ("/healthz", "/readyz"):
+        with urllib.request.urlopen(shop.base_url + probe, timeout=5) as response:
+            assert response.status == HTTPStatus.OK
+
+    gunicorn_log = shop.logs[0].read_text()
+    assert '"GET / HTTP/1.1" 200' in gunicorn_log
+    # The stack itself polled /readyz until gunicorn was ready, and we just called both.
+    assert "/healthz" not in gunicorn_log and "/readyz" not in gunicorn_log
