@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +11,8 @@ from django.conf import settings
 from django.test import Client
 
 from shop.models import Product
+from shop.tests.stack import Simulator, running_simulator
 
-REPO_DIR = Path(__file__).resolve().parents[3]
 WEBHOOK_SECRET = "whsec_test_secret_for_the_simulator"
 requires_postgres = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
@@ -34,78 +28,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {engine} at {settings.DATABASES['default']['HOST']}"
 
 
-class Simulator:
-    """A client for the simulator's own control API (the app never uses it)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body or {}).encode() if method == "POST" else None
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-
-    def reset(self) -> None:
-        self.call("POST", "/_sim/reset")
-        self.call(
-            "POST",
-            "/_sim/config",
-            {
-                "webhook_url": None,
-                "webhook_secret": WEBHOOK_SECRET,
-                "duplicate_deliveries": 1,
-                "hold_events": False,
-            },
-        )
-
-    def fault(self, **fault: Any) -> None:
-        self.call("POST", "/_sim/faults", fault)
-
-    def requests(self, method: str = "POST", path: str = "/v1/checkout/sessions") -> list[dict]:
-        return [
-            entry
-            for entry in self.call("GET", "/_sim/requests")
-            if entry["method"] == method and entry["path"] == path
-        ]
-
-    def sessions(self) -> list[dict]:
-        return self.call("GET", "/_sim/sessions")
-
-    def pay(self, session_id: str, **overrides: Any) -> dict:
-        return self.call("POST", f"/_sim/sessions/{session_id}/pay", overrides)
-
-    def settle_async(self, session_id: str, outcome: str) -> dict:
-        return self.call("POST", f"/_sim/sessions/{session_id}/async", {"outcome": outcome})
-
-    def expire(self, session_id: str) -> dict:
-        return self.call("POST", f"/_sim/sessions/{session_id}/expire")
-
-    def events(self, type_: str | None = None) -> list[dict]:
-        return [e for e in self.call("GET", "/_sim/events") if type_ in (None, e["type"])]
-
-
 @pytest.fixture(scope="session")
-def simulator_process() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stripe_sim", "--port", "0", "--webhook-secret", WEBHOOK_SECRET],
-        cwd=REPO_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "STRIPE_SIM_WEBHOOK_URL": ""},
-    )
-    assert process.stdout is not None
-    match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
-    assert match, "the simulator did not say where it listens"
-    yield match.group(0)
-    process.terminate()
-    process.wait(timeout=10)
+def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("simulator") / "stripe_sim.log"
+    with running_simulator(log, webhook_url=None, webhook_secret=WEBHOOK_SECRET) as base_url:
+        yield base_url
 
 
 @pytest.fixture

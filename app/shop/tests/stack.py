@@ -74,7 +74,7 @@ class Database:
 
 
 @dataclass(frozen=True)
-class SimulatorControl:
+class Simulator:
     """The simulator's own control API; the shop never calls it."""
 
     base_url: str
@@ -90,25 +90,40 @@ class SimulatorControl:
         # A reset forgets sessions and events but keeps the config, which tests may change.
         self.post("/_sim/config", {"duplicate_deliveries": 1, "hold_events": False})
 
-    def session_creations(self) -> list[dict[str, Any]]:
+    def fault(self, **fault: Any) -> None:
+        self.post("/_sim/faults", fault)
+
+    def requests(
+        self, method: str = "POST", path: str = "/v1/checkout/sessions"
+    ) -> list[dict[str, Any]]:
+        """The API calls the simulator received; by default, the session creations."""
         return [
             entry
             for entry in self.get("/_sim/requests")
-            if (entry["method"], entry["path"]) == ("POST", "/v1/checkout/sessions")
+            if (entry["method"], entry["path"]) == (method, path)
         ]
 
     def sessions(self) -> list[dict[str, Any]]:
         return self.get("/_sim/sessions")
 
-    def events(self, event_type: str) -> list[dict[str, Any]]:
-        return [event for event in self.get("/_sim/events") if event["type"] == event_type]
+    def pay(self, session_id: str, **overrides: Any) -> dict[str, Any]:
+        return self.post(f"/_sim/sessions/{session_id}/pay", overrides)
+
+    def settle_async(self, session_id: str, outcome: str) -> dict[str, Any]:
+        return self.post(f"/_sim/sessions/{session_id}/async", {"outcome": outcome})
+
+    def expire(self, session_id: str) -> dict[str, Any]:
+        return self.post(f"/_sim/sessions/{session_id}/expire")
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.get("/_sim/events") if event_type in (None, e["type"])]
 
 
 @dataclass(frozen=True)
 class Stack:
     base_url: str
     database: Database
-    simulator: SimulatorControl
+    simulator: Simulator
     logs: tuple[Path, ...]
 
 
@@ -122,7 +137,7 @@ def running_stack(tmp_dir: Path) -> Iterator[Stack]:
     with ExitStack() as stack:
         database_url = stack.enter_context(_fresh_database(tmp_dir))
         simulator_url = stack.enter_context(
-            _running_simulator(f"{base_url}/stripe/webhook/", simulator_log)
+            running_simulator(simulator_log, f"{base_url}/stripe/webhook/", WEBHOOK_SECRET)
         )
         env = _server_env(database_url, simulator_url, port)
         _migrate(env)
@@ -138,7 +153,7 @@ def running_stack(tmp_dir: Path) -> Iterator[Stack]:
         yield Stack(
             base_url=base_url,
             database=Database(database_url),
-            simulator=SimulatorControl(simulator_url),
+            simulator=Simulator(simulator_url),
             logs=(gunicorn_log, simulator_log),
         )
 
@@ -198,10 +213,11 @@ def _run_outside_transaction(server_url: str, statement: sql.Composable) -> None
 
 
 @contextmanager
-def _running_simulator(webhook_url: str, log: Path) -> Iterator[str]:
-    args = [sys.executable, "-m", "stripe_sim", "--port", "0"]
-    args += ["--webhook-url", webhook_url, "--webhook-secret", WEBHOOK_SECRET]
-    with _running(args, cwd=REPO_DIR, env=dict(os.environ), log=log, pipe_stdout=True) as process:
+def running_simulator(log: Path, webhook_url: str | None, webhook_secret: str) -> Iterator[str]:
+    """The simulator as its own process; yields its base URL. No webhook URL: events are kept."""
+    args = [sys.executable, "-m", "stripe_sim", "--port", "0", "--webhook-secret", webhook_secret]
+    env = {**os.environ, "STRIPE_SIM_WEBHOOK_URL": webhook_url or ""}
+    with _running(args, cwd=REPO_DIR, env=env, log=log, pipe_stdout=True) as process:
         assert process.stdout is not None
         # The simulator's first stdout line is the only one, and names its port.
         match = re.search(rf"http://{re.escape(HOST)}:\d+", process.stdout.readline())

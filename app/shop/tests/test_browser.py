@@ -139,7 +139,7 @@ def test_buying_two_mugs_pays_one_order_that_only_its_buyer_sees(
     expect(page.get_by_test_id("flash")).to_have_count(0)
     order_id = expect_one_order(page, "paid", "$30.00")
 
-    assert len(shop.simulator.session_creations()) == 1
+    assert len(shop.simulator.requests()) == 1
     assert order_in_database(shop, order_id) == {
         "status": "paid",
         "quantity": 2,
@@ -164,7 +164,7 @@ def test_double_click_on_buy_now_opens_one_checkout_session(shop: Stack, page: P
 
     expect_one_order(page, "pending", "$10.00")
     assert len(shop.simulator.sessions()) == 1
-    assert len(shop.simulator.session_creations()) == 1
+    assert len(shop.simulator.requests()) == 1
     assert len(shop.database.orders()) == orders_before + 1
 
 
@@ -185,7 +185,7 @@ def test_racing_posts_of_one_form_open_one_checkout_session(shop: Stack, page: P
     expect_one_order(page, "pending", "$10.00")
     assert len(shop.simulator.sessions()) == 1
     # Without a row lock (SQLite) both may ask; the shared idempotency key keeps one session.
-    assert len({post["idempotency_key"] for post in shop.simulator.session_creations()}) == 1
+    assert len({post["idempotency_key"] for post in shop.simulator.requests()}) == 1
     assert len(shop.database.orders()) == orders_before + 1
 
 
@@ -209,7 +209,7 @@ def test_back_from_checkout_restores_the_page_so_buy_now_resumes_the_same_sessio
     order_id = expect_one_order(page, "paid", "$60.00")
     assert order_in_database(shop, order_id)["stripe_session_id"] == first_session
     assert len(shop.simulator.sessions()) == 1
-    assert len(shop.simulator.session_creations()) == 1
+    assert len(shop.simulator.requests()) == 1
 
 
 def test_back_from_checkout_to_a_refetched_page_starts_a_second_order_paid_once(
@@ -283,7 +283,7 @@ def test_a_quantity_over_ten_is_refused_beside_its_product(shop: Stack, page: Pa
     expect(page.get_by_test_id("flash")).to_have_count(1)
     expect(page.get_by_test_id("order-row")).to_have_count(0)
     assert len(shop.database.orders()) == orders_before
-    assert shop.simulator.session_creations() == []
+    assert shop.simulator.requests() == []
 
 
 def test_a_late_webhook_turns_the_order_paid_without_a_reload(shop: Stack, page: Page) -> None:
