@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -154,7 +155,7 @@ def test_paid_stays_paid_whatever_comes_after(
     order, session_id = paid_order(client, simulator, product)
     client.get(f"/checkout/success/?session_id={session_id}")
     session = stripe_gateway.retrieve_checkout_session(session_id)
-    expired = stripe_gateway.CheckoutSession(**{**session.__dict__, "status": "expired"})
+    expired = dataclasses.replace(session, status="expired")
 
     checkout.expire(expired)
     checkout.fail(session)
