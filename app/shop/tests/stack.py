@@ -31,6 +31,7 @@ from psycopg2 import sql
 
 APP_DIR = Path(__file__).resolve().parents[2]
 REPO_DIR = APP_DIR.parent
+GUNICORN_CONFIG = REPO_DIR / "deploy" / "gunicorn.conf.py"
 HOST = "127.0.0.1"
 WEBHOOK_SECRET = "whsec_browser_tests_only"
 STRIPE_TEST_KEY = "sk_test_browser_tests_only"
@@ -143,7 +144,7 @@ def running_stack(tmp_dir: Path) -> Iterator[Stack]:
         _migrate(env)
         gunicorn = stack.enter_context(
             _running(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+                [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG)],
                 cwd=APP_DIR,
                 env=env,
                 log=gunicorn_log,

@@ -1,0 +1,78 @@
+"""gunicorn settings for the shop; each one can be overridden from the environment.
+
+Used by the image (`gunicorn -c /app/deploy/gunicorn.conf.py`) and by the browser tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+APP_DIR = Path(__file__).resolve().parent.parent / "app"
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: the container's CPU quota if it has one, else its affinity.
+
+    `os.cpu_count()` reports the host's CPUs, which would start far too many workers in a
+    container limited to one or two.
+    """
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return len(os.sched_getaffinity(0))
+
+
+def default_bind() -> str:
+    # Container hosts say which port to serve through PORT and reach it from outside the
+    # container; without it (a developer's machine) only loopback is served.
+    port = os.environ.get("PORT")
+    return f"0.0.0.0:{port}" if port else "127.0.0.1:8000"
+
+
+# The Django project is importable wherever gunicorn is started from.
+chdir = str(APP_DIR)
+wsgi_app = "config.wsgi:application"
+bind = os.environ.get("GUNICORN_BIND") or default_bind()
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * usable_cpus())
+# Threads keep one slow Stripe call from blocking a whole worker.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Longer than the Stripe client's 10 s budget, so a stalled Stripe ends in our 503 page
+# rather than a killed worker.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = 5
+# Recycle workers now and then so a slow leak never grows without bound; the jitter keeps
+# them from restarting all at once.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = max_requests // 10
+# The heartbeat file lives in memory: a read-only or slow disk must not look like a hung worker.
+SHARED_MEMORY = "/dev/shm"  # noqa: S108 - gunicorn only keeps its worker heartbeat files there
+worker_tmp_dir = SHARED_MEMORY if os.path.isdir(SHARED_MEMORY) else None
+# The control socket would need a writable directory; nothing here uses `gunicornc`.
+control_socket_disable = True
+accesslog = "-"
+errorlog = "-"
+# Only the proxy in front of us may say which scheme and client a request came from.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+class ProbeQuietLogger(Logger):
+    """Health probes every few seconds would drown the access log."""
+
+    def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
+        if environ.get("PATH_INFO") in PROBE_PATHS:
+            return
+        super().access(resp, req, environ, request_time)
+
+
+logger_class = ProbeQuietLogger
