@@ -124,8 +124,12 @@ STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY") or env_str("STRIPE_PU
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", STRIPE_DEFAULT_API_BASE).rstrip("/")
 STRIPE_SIMULATED = STRIPE_API_BASE != STRIPE_DEFAULT_API_BASE
-STRIPE_CHECKOUT_ORIGIN = env_str("STRIPE_CHECKOUT_ORIGIN") or (
-    STRIPE_API_BASE if STRIPE_SIMULATED else "https://checkout.stripe.com"
+# Stripe's own Checkout pages live on one origin. A simulator serves its pages itself, at the
+# API's address or, in a container stack, at the address browsers reach it on.
+STRIPE_CHECKOUT_ORIGIN = (
+    (env_str("STRIPE_CHECKOUT_ORIGIN") or STRIPE_API_BASE).rstrip("/")
+    if STRIPE_SIMULATED
+    else "https://checkout.stripe.com"
 )
 
 # Content-Security-Policy: our own assets only; the Buy form's POST redirects to Checkout,

@@ -70,3 +70,34 @@ def test_deploy_checks_pass_with_a_production_environment() -> None:
     result = run_django("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def checkout_origin(**env: str) -> str:
+    result = run_django(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.STRIPE_CHECKOUT_ORIGIN)",
+        **{**PRODUCTION_ENV, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_a_simulator_serves_checkout_where_browsers_reach_it() -> None:
+    simulated = {"STRIPE_API_BASE": "http://stripe-sim:12111"}
+    assert checkout_origin(**simulated, STRIPE_CHECKOUT_ORIGIN="") == "http://stripe-sim:12111"
+    assert (
+        checkout_origin(**simulated, STRIPE_CHECKOUT_ORIGIN="http://localhost:12111/")
+        == "http://localhost:12111"
+    )
+
+
+def test_stripes_own_api_always_checks_out_on_stripes_checkout_origin() -> None:
+    # A simulator origin left over in .env must not block the redirect to Stripe's Checkout.
+    assert (
+        checkout_origin(
+            STRIPE_API_BASE="https://api.stripe.com",
+            STRIPE_CHECKOUT_ORIGIN="http://localhost:12111",
+        )
+        == "https://checkout.stripe.com"
+    )
