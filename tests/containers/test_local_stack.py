@@ -1,0 +1,227 @@
+"""The local stack (`make up`) as a buyer and an operator meet it: through nginx on 127.0.0.1,
+the app container behind it, PostgreSQL in its own container and the containerised simulator.
+
+Run by `make test-containers` after `make up`; .ci/run does both inside a private engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from shop.tests.browser import expect_one_order, launch_chromium, press_buy_now
+from shop.tests.stack import Simulator
+from tests.containers.stack import (
+    BASE_URL,
+    REPO_DIR,
+    SIMULATOR_URL,
+    compose,
+    container_env,
+    fetch,
+    require_stack,
+    signed_webhook,
+    sql,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.containers
+
+# Set by Django (SecurityMiddleware, django-csp) or by nginx; never by both.
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Permissions-Policy",
+)
+ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
+HASHED_STATIC = re.compile(r'href="(/static/shop/shop\.[0-9a-f]{12}\.css)"')
+BURST = 40
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack() -> None:
+    require_stack()
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Simulator:
+    return Simulator(SIMULATOR_URL)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(base_url=BASE_URL)
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+def unhandled_event(n: int) -> dict[str, object]:
+    """A correctly signed event of a type the shop acknowledges and ignores."""
+    return {
+        "id": f"evt_burst_{n}",
+        "object": "event",
+        "type": "payment_intent.created",
+        "data": {"object": {"id": f"pi_burst_{n}", "object": "payment_intent"}},
+    }
+
+
+def order_count() -> int:
+    return int(sql("SELECT count(*) FROM shop_order")[0][0])
+
+
+@pytest.mark.parametrize("path", ["/nginx-health", "/healthz", "/readyz"])
+def test_probes_answer_through_nginx(path: str) -> None:
+    assert fetch(BASE_URL + path).status == HTTPStatus.OK
+
+
+def test_the_storefront_lists_the_three_products_from_postgres() -> None:
+    response = fetch(BASE_URL + "/")
+
+    assert response.status == HTTPStatus.OK
+    assert response.text.count('data-testid="product-card"') == 3
+    assert sql("SELECT count(*) FROM shop_product") == [["3"]]
+
+
+def test_each_security_header_is_sent_exactly_once() -> None:
+    response = fetch(BASE_URL + "/")
+
+    counts = {name: len(response.header_values(name)) for name in SECURITY_HEADERS}
+    assert counts == dict.fromkeys(SECURITY_HEADERS, 1)
+    assert re.fullmatch(r"[0-9a-f]{32}", response.header("X-Request-ID"))
+    assert "nginx/" not in response.header("Server")
+
+
+def test_a_clients_request_id_is_kept_and_a_malformed_one_replaced() -> None:
+    kept = fetch(BASE_URL + "/healthz", headers={"X-Request-ID": "lb-4f2a9c1e-trace"})
+    replaced = fetch(BASE_URL + "/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+
+    assert kept.header("X-Request-ID") == "lb-4f2a9c1e-trace"
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced.header("X-Request-ID"))
+
+
+def test_hashed_static_files_are_gzipped_and_cached_for_a_year_as_immutable() -> None:
+    match = HASHED_STATIC.search(fetch(BASE_URL + "/").text)
+    assert match, "the storefront links no hashed stylesheet"
+
+    response = fetch(BASE_URL + match.group(1), headers={"Accept-Encoding": "gzip"})
+
+    assert response.status == HTTPStatus.OK
+    assert response.header("Content-Encoding") == "gzip"
+    cache_control = response.header("Cache-Control")
+    assert "immutable" in cache_control
+    max_age = int(re.search(r"max-age=(\d+)", cache_control).group(1))  # type: ignore[union-attr]
+    assert max_age >= ONE_YEAR_SECONDS
+
+
+def test_a_two_megabyte_post_is_refused_by_nginx_with_413() -> None:
+    orders_before = order_count()
+
+    response = fetch(
+        BASE_URL + "/checkout/",
+        method="POST",
+        body=b"quantity=1&" + b"x" * (2 * 1024 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert order_count() == orders_before
+
+
+def test_a_purchase_in_chromium_goes_through_nginx_and_the_containerised_simulator(
+    page: Page, simulator: Simulator
+) -> None:
+    checkout_origin = container_env("web", "STRIPE_CHECKOUT_ORIGIN")
+    page.goto("/")
+    expect(page.get_by_test_id("product-card")).to_have_count(3)
+
+    session_id = press_buy_now(page, checkout_origin, "Enamel Camp Mug", quantity=2)
+    expect(page.get_by_test_id("sim-total")).to_have_text("30.00 USD")
+    page.get_by_test_id("sim-pay").click()
+
+    page.wait_for_url(f"{BASE_URL}/")
+    expect(page.get_by_test_id("flash")).to_have_text(re.compile(r"Order #\d+ is paid"))
+    order_id = expect_one_order(page, "paid", "$30.00")
+    orders = sql("SELECT id, status, quantity, amount_cents, stripe_session_id FROM shop_order")
+    assert [str(order_id), "paid", "2", "3000", session_id] in orders
+    # The simulator container reached the web container by its service name.
+    completed = [
+        event
+        for event in simulator.events("checkout.session.completed")
+        if event["data"]["object"]["id"] == session_id
+    ]
+    assert len(completed) == 1
+    assert [delivery["status"] for delivery in completed[0]["deliveries"]] == [HTTPStatus.OK]
+
+
+def test_orders_survive_a_restart_of_the_web_container() -> None:
+    orders = sql("SELECT id, status, amount_cents FROM shop_order ORDER BY id")
+    assert orders, "the purchase test leaves at least one order"
+
+    compose("restart", "web")
+    wait_until_ready()
+
+    assert sql("SELECT id, status, amount_cents FROM shop_order ORDER BY id") == orders
+
+
+def test_orders_survive_make_down_and_make_up() -> None:
+    orders = sql("SELECT id, status, amount_cents FROM shop_order ORDER BY id")
+    assert orders, "the purchase test leaves at least one order"
+
+    for target in ("down", "up"):
+        result = subprocess.run(
+            ["make", target],
+            cwd=REPO_DIR,
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, f"make {target}:\n{result.stdout}\n{result.stderr}"
+
+    assert "The shop is up: http://127.0.0.1:" in result.stdout
+    assert sql("SELECT id, status, amount_cents FROM shop_order ORDER BY id") == orders
+
+
+def test_a_burst_of_checkout_posts_is_limited_while_a_webhook_burst_all_gets_through() -> None:
+    # Last in this module: it spends the checkout allowance of the test client's address.
+    secret = container_env("web", "STRIPE_WEBHOOK_SECRET")
+    webhooks = [signed_webhook(unhandled_event(n), secret) for n in range(BURST)]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def checkout(_: int) -> int:
+        return fetch(BASE_URL + "/checkout/", method="POST", body=b"x=1", headers=form).status
+
+    def webhook(n: int) -> int:
+        body, headers = webhooks[n]
+        url = BASE_URL + "/stripe/webhook/"
+        return fetch(url, method="POST", body=body, headers=headers).status
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        checkouts = pool.map(checkout, range(BURST))
+        deliveries = pool.map(webhook, range(BURST))
+        checkout_statuses, webhook_answers = Counter(checkouts), Counter(deliveries)
+
+    assert checkout_statuses[HTTPStatus.TOO_MANY_REQUESTS] >= BURST // 4, checkout_statuses
+    # The rest reached Django, which refuses a form post without its CSRF token.
+    assert set(checkout_statuses) <= {HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.FORBIDDEN}
+    assert webhook_answers == Counter({HTTPStatus.OK: BURST})
