@@ -231,6 +231,7 @@ def _server_env(database_url: str, simulator_url: str, port: int) -> dict[str, s
     """Production settings, except that Stripe is the simulator."""
     return {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": database_url,
         "DEBUG": "false",
