@@ -10,7 +10,7 @@ TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-that-is-not-used-anyw
 # What the suite covers today, less a little: a change that drops below it fails `make test`.
 COVERAGE_FLOOR := 93
 
-.PHONY: help run test lint fmt e2e migrate shell reconcile install
+.PHONY: help run test lint typecheck fmt e2e migrate shell reconcile install
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,9 +32,13 @@ e2e: .venv/.synced ## Buy through a real browser (Chromium) against gunicorn and
 	@$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
 	$(PYTHON) -m pytest -m browser
 
-lint: .venv/.synced ## Check style and formatting with ruff
+lint: .venv/.synced ## Every static check: ruff, mypy
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	@$(MAKE) --no-print-directory typecheck
+
+typecheck: .venv/.synced ## Type-check app/ and stripe_sim/ with mypy and django-stubs
+	$(PYTHON) -m mypy
 
 fmt: .venv/.synced ## Fix what ruff can fix and format the code
 	$(PYTHON) -m ruff check --fix .

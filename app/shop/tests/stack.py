@@ -67,11 +67,12 @@ class Database:
         if self.is_postgres:
             with closing(psycopg2.connect(self.url)) as connection, connection.cursor() as cursor:
                 cursor.execute(query)
+                assert cursor.description is not None, "a SELECT always describes its columns"
                 names = [column.name for column in cursor.description]
                 return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        with closing(sqlite3.connect(dj_database_url.parse(self.url)["NAME"])) as connection:
-            connection.row_factory = sqlite3.Row
-            return [dict(row) for row in connection.execute(query)]
+        with closing(sqlite3.connect(dj_database_url.parse(self.url)["NAME"])) as sqlite:
+            sqlite.row_factory = sqlite3.Row
+            return [dict(row) for row in sqlite.execute(query)]
 
 
 @dataclass(frozen=True)
