@@ -10,7 +10,7 @@ TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-that-is-not-used-anyw
 # What the suite covers today, less a little: a change that drops below it fails `make test`.
 COVERAGE_FLOOR := 93
 
-.PHONY: help run test lint typecheck fmt e2e migrate shell reconcile install
+.PHONY: help run test test-contract lint typecheck fmt e2e migrate shell reconcile install
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ run: .venv/.synced ## Serve the shop on http://127.0.0.1:8000 (SQLite and the St
 
 test: .venv/.synced lint ## Lint, then run the test suite with coverage (PostgreSQL when DATABASE_URL points at it)
 	$(PYTHON) -m pytest -m "not browser" --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+
+test-contract: .venv/.synced ## The gateway's real Stripe calls against STRIPE_API_BASE (the simulator when unset)
+	$(PYTHON) -m pytest -m contract
 
 e2e: .venv/.synced ## Buy through a real browser (Chromium) against gunicorn and the simulator
 	@$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
