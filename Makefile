@@ -5,8 +5,6 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON := .venv/bin/python
 MANAGE := $(PYTHON) app/manage.py
-# collectstatic runs the production settings, which need a key; tests set every other secret.
-TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-that-is-not-used-anywhere-else}
 # What the suite covers today, less a little: a change that drops below it fails `make test`.
 COVERAGE_FLOOR := 93
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
@@ -38,7 +36,6 @@ coverage-report: .venv/.synced ## The last test run's coverage as a Markdown tab
 	@$(PYTHON) -m coverage report --format=markdown
 
 e2e: .venv/.synced ## Buy through a real browser (Chromium) against gunicorn and the simulator
-	@$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PYTHON) -m pytest -m browser
 
 # Where no distribution Chromium exists (GitHub's Ubuntu runners), Playwright's own build is
