@@ -1,7 +1,8 @@
 """Settings for the test suite: the real settings, plus what a fresh clone lacks.
 
 Plain `pytest` (and an IDE's test runner) must work with no environment at all, so the suite
-gets a throwaway key and serves static files without the manifest that `collectstatic` writes.
+gets a throwaway key and serves static files from the apps' own folders, as in development,
+with no `collectstatic` first and so no manifest.
 Tests that start the app as its own process pin `config.settings`, the module production runs.
 """
 
@@ -19,3 +20,5 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
