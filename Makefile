@@ -5,8 +5,10 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON := .venv/bin/python
 MANAGE := $(PYTHON) app/manage.py
-# Tests set every secret they use; this key only lets Django start under pytest.
-TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-that-is-not-used-anywhere-else}
+# What the suite covers today, less a little: a change that drops below it fails `make test`.
+COVERAGE_FLOOR := 93
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+AUDIT_REQUIREMENTS := var/audit-requirements.txt
 
 # The container stack. COMPOSE_FILE picks the files, as docker compose itself reads it:
 # COMPOSE_FILE=docker-compose.yml:docker-compose.prod.yml make up runs the production overlay.
@@ -23,11 +25,12 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 	CSRF_TRUSTED_ORIGINS=https://shop.example.com POSTGRES_PASSWORD=check \
 	STRIPE_SECRET_KEY=sk_test_check STRIPE_WEBHOOK_SECRET=whsec_check TLS_CERT_DIR=/nonexistent
 
-.PHONY: help install run test e2e lint fmt migrate shell reconcile \
+.PHONY: help install run test test-contract coverage-report e2e playwright-chromium \
+	lint typecheck lint-workflows lint-infra audit fmt migrate shell reconcile \
 	up down logs ps prod-config createsuperuser test-containers
 
 help: ## List the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 .venv/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -39,23 +42,56 @@ install: .venv/.synced ## Create the virtualenv with uv and install the locked d
 run: .venv/.synced ## Serve the shop on http://127.0.0.1:8000 (SQLite and the Stripe simulator unless .env says otherwise)
 	./scripts/run-local.sh
 
-test: .venv/.synced lint ## Lint, then run the test suite (PostgreSQL when DATABASE_URL points at it)
-	@$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
-	$(TEST_ENV) $(PYTHON) -m pytest -m "not browser and not containers and not containers_prod"
+test: .venv/.synced lint ## Lint, then run the test suite with coverage (PostgreSQL when DATABASE_URL points at it)
+	$(PYTHON) -m pytest -m "not browser and not containers and not containers_prod" \
+		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+
+test-contract: .venv/.synced ## The gateway's real Stripe calls against STRIPE_API_BASE (the simulator when unset)
+	$(PYTHON) -m pytest -m contract
+
+coverage-report: .venv/.synced ## The last test run's coverage as a Markdown table
+	@$(PYTHON) -m coverage report --format=markdown
 
 e2e: .venv/.synced ## Buy through a real browser (Chromium) against gunicorn and the simulator
-	@$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
-	$(TEST_ENV) $(PYTHON) -m pytest -m browser
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PYTHON) -m pytest -m browser
 
-lint: .venv/.synced ## Check the code and the infrastructure files (ruff, hadolint, shellcheck, compose, nginx)
+# Where no distribution Chromium exists (GitHub's Ubuntu runners), Playwright's own build is
+# linked into the virtualenv as `chromium`, which `make e2e` finds first on its PATH.
+playwright-chromium: .venv/.synced ## Install Playwright's Chromium as `chromium` (for hosts without Debian's)
+	$(PYTHON) -m playwright install --with-deps chromium
+	ln -sf "$$($(PYTHON) scripts/playwright-chromium-path.py)" .venv/bin/chromium
+
+lint: .venv/.synced ## Every static check: ruff, mypy, the workflows, the infrastructure files
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	@$(MAKE) --no-print-directory typecheck
+	@$(MAKE) --no-print-directory lint-workflows
+	@$(MAKE) --no-print-directory lint-infra
+
+typecheck: .venv/.synced ## Type-check app/ and stripe_sim/ with mypy and django-stubs
+	$(PYTHON) -m mypy
+
+lint-workflows: .venv/.synced ## Validate the GitHub workflows, dependabot and pre-commit configs
+	.venv/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	.venv/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	.venv/bin/actionlint -shellcheck=.venv/bin/shellcheck $(WORKFLOWS)
+	.venv/bin/zizmor --offline --min-severity=medium --collect=workflows,dependabot .
+	.venv/bin/pre-commit validate-config .pre-commit-config.yaml
+
+lint-infra: .venv/.synced ## Check the Dockerfiles, shell scripts, compose files and nginx config (needs nginx)
 	.venv/bin/hadolint --failure-threshold warning $(DOCKERFILES)
 	.venv/bin/shellcheck $(SHELL_SCRIPTS)
 	.venv/bin/docker-compose -f docker-compose.yml config --quiet
 	$(PROD_CHECK_ENV) .venv/bin/docker-compose -f docker-compose.yml -f docker-compose.prod.yml config --quiet
 	.venv/bin/check-jsonschema --builtin-schema vendor.compose-spec $(COMPOSE_FILES)
 	./scripts/check-nginx.sh
+
+# Needs a vulnerability database (PyPI's JSON API), which CI on GitHub reaches; it refuses to
+# pass when it could not check a package (--strict), so an unreachable database fails loudly.
+audit: .venv/.synced ## Check every locked dependency for known vulnerabilities (pip-audit)
+	$(UV) export --frozen --no-emit-project --quiet --output-file $(AUDIT_REQUIREMENTS)
+	.venv/bin/pip-audit --strict --disable-pip --require-hashes --progress-spinner off \
+		--requirement $(AUDIT_REQUIREMENTS)
 
 fmt: .venv/.synced ## Fix what ruff can fix and format the code
 	$(PYTHON) -m ruff check --fix .
@@ -90,4 +126,4 @@ createsuperuser: ## Create an admin user inside the running stack
 	$(COMPOSE) exec web python manage.py createsuperuser
 
 test-containers: .venv/.synced ## Test the running stack through nginx, after make up (the overlay's own tests when COMPOSE_FILE names it)
-	$(TEST_ENV) $(PYTHON) -m pytest -m $(CONTAINER_TESTS)
+	$(PYTHON) -m pytest -m $(CONTAINER_TESTS)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         Config(public_url="", webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
     )
     server = SimulatorServer((args.host, args.port), sim)
-    host, port = server.server_address[:2]
+    host, port = server.socket.getsockname()[:2]
     browser_host = "127.0.0.1" if host in WILDCARD_HOSTS else host
     sim.configure(public_url=(args.public_url or f"http://{browser_host}:{port}").rstrip("/"))
     # As PID 1 in a container, SIGTERM is ignored unless handled.

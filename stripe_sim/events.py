@@ -59,8 +59,9 @@ class EventLog:
         request_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> Event:
+        event_id = new_id("evt_")
         body = {
-            "id": new_id("evt_"),
+            "id": event_id,
             "object": "event",
             "api_version": api_version,
             "created": int(time.time()),
@@ -70,7 +71,7 @@ class EventLog:
             "request": {"id": request_id, "idempotency_key": idempotency_key},
             "type": event_type,
         }
-        event = Event(body["id"], event_type, json.dumps(body, indent=2))
+        event = Event(event_id, event_type, json.dumps(body, indent=2))
         with self._lock:
             self._events.append(event)
         return event

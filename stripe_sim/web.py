@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from email.message import Message
 from http import HTTPStatus
 from typing import Any
 
@@ -15,7 +16,8 @@ class Request:
     method: str
     path: str
     query: str
-    headers: Mapping[str, str]
+    # The HTTP server's own header object: its lookups ignore case, as HTTP requires.
+    headers: Message
     body: bytes
     request_id: str
 

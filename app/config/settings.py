@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    "django.contrib.humanize",
     "csp",
     "shop",
 ]
@@ -120,7 +119,6 @@ if not SECURE_HSTS_PRELOAD:
 # Stripe
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
-STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY") or env_str("STRIPE_PUBLIC_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", STRIPE_DEFAULT_API_BASE).rstrip("/")
 STRIPE_SIMULATED = STRIPE_API_BASE != STRIPE_DEFAULT_API_BASE
@@ -151,7 +149,7 @@ CONTENT_SECURITY_POLICY = {
 
 # Static files
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from shop import stripe_gateway
-from shop.models import Order, Product
+from shop.models import Order, OrderStatus, Product
 from shop.stripe_gateway import CheckoutSession, PaymentProviderError
 
 logger = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def _open_checkout_session(order: Order, site_url: str) -> Order:
         raise
 
 
-def _finish_unpaid(session: CheckoutSession, status: Status) -> Order | None:
+def _finish_unpaid(session: CheckoutSession, status: OrderStatus) -> Order | None:
     order = _order_named_by(session)
     if order is not None and _transition(order, status):
         logger.info("order=%s %s session=%s", order.pk, status, session.id)
@@ -221,7 +221,7 @@ def _finish_unpaid(session: CheckoutSession, status: Status) -> Order | None:
     return order
 
 
-def _transition(order: Order, status: Status) -> bool:
+def _transition(order: Order, status: OrderStatus) -> bool:
     return bool(
         Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
             status=status, updated_at=timezone.now()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.core import signing
@@ -59,8 +60,9 @@ class BuyForm(forms.Form):
             raise forms.ValidationError("That product is not for sale.")
         return product
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         product, token = cleaned.get("product_id"), cleaned.get("token")
         if product is None or token is None:
             return cleaned

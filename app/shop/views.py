@@ -54,7 +54,7 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 def start_checkout(request: HttpRequest) -> HttpResponse:
     form = BuyForm(request.POST)
     if not form.is_valid():
-        errors = " ".join(error for errors in form.errors.values() for error in errors)
+        errors = " ".join(str(error) for errors in form.errors.values() for error in errors)
         return _refuse_form(request, form, errors, status=HTTPStatus.BAD_REQUEST)
     try:
         order = checkout.start_checkout(

@@ -32,6 +32,7 @@ def sim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
             stderr=log,
             text=True,
         )
+    assert process.stdout is not None
     try:
         ready, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT_SECONDS)
         line = process.stdout.readline() if ready else ""

@@ -31,8 +31,11 @@ class Sim:
     """Plain HTTP access to the running simulator (no retries, no redirects followed)."""
 
     def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        if parts.hostname is None:
+            raise ValueError(f"Not a simulator URL: {base_url!r}")
         self.base_url = base_url
-        self.host, self.port = urlsplit(base_url).hostname, urlsplit(base_url).port
+        self.host, self.port = parts.hostname, parts.port
 
     def request(
         self,

@@ -28,6 +28,7 @@ def test_created_session_parses_into_a_stripe_checkout_session(client, sim):
         None,
     )
     assert session.client_reference_id == "order-42"
+    assert session.metadata is not None
     assert session.metadata.to_dict() == {"order_id": "42"}
     assert session.url == f"{sim.base_url}/c/pay/{session.id}"
     assert session.success_url == "http://shop.test/success?session_id={CHECKOUT_SESSION_ID}"

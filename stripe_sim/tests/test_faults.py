@@ -17,6 +17,12 @@ def arm(sim, **fault):
     sim.post("/_sim/faults", {"method": "POST", "path": CREATE, **fault})
 
 
+def error_type(error: stripe.StripeError) -> str:
+    """The `type` of the error body Stripe sent, as the library received it."""
+    assert isinstance(error.json_body, dict)
+    return error.json_body["error"]["type"]
+
+
 def test_an_executed_500_is_saved_and_replayed_for_its_key(make_client, sim):
     arm(sim, status=500, execute=True)
     client = make_client(max_network_retries=2)
@@ -31,8 +37,9 @@ def test_an_executed_500_is_saved_and_replayed_for_its_key(make_client, sim):
         )
 
     assert first.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
-    assert first.value.json_body["error"]["type"] == "api_error"
+    assert error_type(first.value) == "api_error"
     assert replay.value.http_body == first.value.http_body
+    assert replay.value.headers is not None
     assert replay.value.headers["Idempotent-Replayed"] == "true"
     # The session really was created, and Stripe-Should-Retry: false stopped the library's retries.
     assert len(sim.get("/_sim/sessions")) == 1
@@ -66,7 +73,7 @@ def test_429_is_a_rate_limit_error_and_saves_nothing(make_client, sim):
     )
 
     assert error.value.http_status == HTTPStatus.TOO_MANY_REQUESTS
-    assert error.value.json_body["error"]["type"] == "rate_limit_error"
+    assert error_type(error.value) == "rate_limit_error"
     assert session.status == "open"
     assert [r["replayed"] for r in sim.get("/_sim/requests")] == [False, False]
 

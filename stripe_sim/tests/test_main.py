@@ -51,6 +51,7 @@ def test_environment_variables_provide_the_webhook_defaults(tmp_path):
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert process.stdout is not None
     try:
         line = process.stdout.readline()
         base_url = line.removeprefix("stripe_sim listening on ").strip()

@@ -182,7 +182,7 @@ def _assert_schema_matches(schema: dict[str, Any], typed_dict: type, prefix: str
     return checked
 
 
-def _resolve(typed_dict: type, name: str) -> type:
+def _resolve(typed_dict: Any, name: str) -> Any:
     """The TypedDict behind `name`, seen through NotRequired[...] and List[...]."""
     annotation = typed_dict.__annotations__[name]
     while typing.get_args(annotation):

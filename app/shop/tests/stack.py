@@ -26,7 +26,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 import psycopg2
-from django.conf import settings
 from psycopg2 import sql
 
 APP_DIR = Path(__file__).resolve().parents[2]
@@ -67,11 +66,12 @@ class Database:
         if self.is_postgres:
             with closing(psycopg2.connect(self.url)) as connection, connection.cursor() as cursor:
                 cursor.execute(query)
+                assert cursor.description is not None, "a SELECT always describes its columns"
                 names = [column.name for column in cursor.description]
                 return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        with closing(sqlite3.connect(dj_database_url.parse(self.url)["NAME"])) as connection:
-            connection.row_factory = sqlite3.Row
-            return [dict(row) for row in connection.execute(query)]
+        with closing(sqlite3.connect(dj_database_url.parse(self.url)["NAME"])) as sqlite:
+            sqlite.row_factory = sqlite3.Row
+            return [dict(row) for row in sqlite.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,6 @@ class Stack:
 @contextmanager
 def running_stack(tmp_dir: Path) -> Iterator[Stack]:
     """Start the database, the simulator and gunicorn; stop them all on the way out."""
-    _require_collected_static_files()
     port = _free_port()
     base_url = f"http://{HOST}:{port}"
     gunicorn_log, simulator_log = tmp_dir / "gunicorn.log", tmp_dir / "stripe_sim.log"
@@ -141,7 +140,9 @@ def running_stack(tmp_dir: Path) -> Iterator[Stack]:
             running_simulator(simulator_log, f"{base_url}/stripe/webhook/", WEBHOOK_SECRET)
         )
         env = _server_env(database_url, simulator_url, port)
-        _migrate(env)
+        # gunicorn runs the production settings, which serve only collected static files.
+        _manage(env, "collectstatic", "--noinput")
+        _manage(env, "migrate", "--noinput")
         gunicorn = stack.enter_context(
             _running(
                 [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG)],
@@ -156,15 +157,6 @@ def running_stack(tmp_dir: Path) -> Iterator[Stack]:
             database=Database(database_url),
             simulator=Simulator(simulator_url),
             logs=(gunicorn_log, simulator_log),
-        )
-
-
-def _require_collected_static_files() -> None:
-    # With DEBUG off, a missing manifest turns every page into a 500 instead of a clear error.
-    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
-        raise StackError(
-            "The browser tests serve collected static files: run "
-            "`manage.py collectstatic --noinput` first (`make e2e` does)."
         )
 
 
@@ -231,6 +223,7 @@ def _server_env(database_url: str, simulator_url: str, port: int) -> dict[str, s
     """Production settings, except that Stripe is the simulator."""
     return {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": database_url,
         "DEBUG": "false",
@@ -249,9 +242,9 @@ def _server_env(database_url: str, simulator_url: str, port: int) -> dict[str, s
     }
 
 
-def _migrate(env: dict[str, str]) -> None:
+def _manage(env: dict[str, str], *args: str) -> None:
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
+        [sys.executable, "manage.py", *args],
         cwd=APP_DIR,
         env=env,
         capture_output=True,
@@ -259,7 +252,7 @@ def _migrate(env: dict[str, str]) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise StackError(f"migrate failed:\n{result.stdout}{result.stderr}")
+        raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
 
 
 @contextmanager

@@ -84,6 +84,7 @@ def test_a_token_issued_for_another_product_is_refused(
     client: Client, simulator: Simulator, product: Product
 ) -> None:
     other = Product.objects.exclude(pk=product.pk).first()
+    assert other is not None
     form = {**buy_form(client, product), "product_id": str(other.pk)}
     response = client.post("/checkout/", form)
     assert response.status_code == HTTPStatus.BAD_REQUEST
@@ -172,8 +173,8 @@ def test_a_failure_stripe_saved_is_retried_under_a_new_key_and_a_passing_one_und
     form = buy_form(client, product)
     client.post("/checkout/", form)
     client.post("/checkout/", form)
-    keys = {r["idempotency_key"] for r in simulator.requests()}
-    assert keys == {f"checkout-order-{Order.objects.latest('pk').pk}-0"}
+    retried_keys = {r["idempotency_key"] for r in simulator.requests()}
+    assert retried_keys == {f"checkout-order-{Order.objects.latest('pk').pk}-0"}
 
 
 def test_a_stalled_stripe_holds_the_buyer_less_than_ten_seconds(

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db
 
 
 def deliver(event: dict[str, Any], signature: str | None = None) -> Any:
-    headers = {} if signature == "" else {"HTTP_STRIPE_SIGNATURE": signature or event["signature"]}
+    headers = {} if signature == "" else {"Stripe-Signature": signature or event["signature"]}
     return Client().post(
-        "/stripe/webhook/", event["payload"], content_type="application/json", **headers
+        "/stripe/webhook/", event["payload"], content_type="application/json", headers=headers
     )
 
 
