@@ -27,7 +27,7 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 
 .PHONY: help install run test test-contract coverage-report e2e playwright-chromium \
 	lint typecheck lint-workflows lint-infra audit fmt migrate shell reconcile \
-	up down logs ps prod-config createsuperuser test-containers
+	up down logs ps prod-config createsuperuser test-containers test-stack
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -127,3 +127,6 @@ createsuperuser: ## Create an admin user inside the running stack
 
 test-containers: .venv/.synced ## Test the running stack through nginx, after make up (the overlay's own tests when COMPOSE_FILE names it)
 	$(PYTHON) -m pytest -m $(CONTAINER_TESTS)
+
+test-stack: .venv/.synced ## Boot the local stack, then the production overlay, and test each (needs Docker; removes their volumes)
+	./scripts/test-stack.sh
