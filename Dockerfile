@@ -43,8 +43,8 @@ LABEL org.opencontainers.image.title="django-stripe-shop" \
 
 # psycopg2-binary bundles libpq, so this stage needs no apt step.
 # A fixed, unprivileged user: the code stays root-owned and read-only to it.
-RUN groupadd --system --gid 10001 shop \
-    && useradd --system --uid 10001 --gid shop --no-create-home --home-dir /nonexistent \
+RUN groupadd --gid 10001 shop \
+    && useradd --uid 10001 --gid shop --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin shop
 
 ENV PYTHONUNBUFFERED=1 \
