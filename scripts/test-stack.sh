@@ -8,6 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scratch=$(mktemp -d)
+# The README's path: `cp .env.example .env && make up`. A developer's own .env is used as it is.
+made_env=
+if [[ ! -e .env ]]; then
+  cp .env.example .env
+  made_env=1
+fi
 finish() {
   local status=$?
   # On failure, what the containers said is the first thing to read.
@@ -17,6 +23,7 @@ finish() {
   fi
   docker compose down --volumes --remove-orphans >/dev/null 2>&1 || true
   rm -rf "$scratch"
+  if [[ -n $made_env ]]; then rm -f .env; fi
 }
 trap finish EXIT
 
