@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import time
 import urllib.request
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -21,7 +19,6 @@ import pytest
 from playwright.sync_api import (
     Browser,
     BrowserContext,
-    Locator,
     Page,
     Playwright,
     ViewportSize,
@@ -29,26 +26,22 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from shop.tests.browser import (
+    SESSION_ID,
+    expect_one_order,
+    launch_chromium,
+    press_buy_now,
+    product_card,
+    webhook_statuses,
+)
 from shop.tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # Without these Chromium calls home for updates and sync; the tests stay on loopback.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Playwright turns Chromium's back/forward cache off unless told otherwise.
 BACK_FORWARD_CACHE_OFF = "--disable-back-forward-cache"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 TIMEOUT_MS = 10_000
-WAIT_SECONDS = 10.0
-SESSION_ID = re.compile(r"/c/pay/(cs_test_\w+)$")
 
 
 class NewVisitor(Protocol):
@@ -127,7 +120,7 @@ def test_buying_two_mugs_pays_one_order_that_only_its_buyer_sees(
     expect(page.get_by_test_id("simulator-banner")).to_be_visible()
     expect(page.get_by_test_id("product-card")).to_have_count(3)
 
-    session_id = press_buy_now(page, shop, "Enamel Camp Mug", quantity=2)
+    session_id = press_buy_now(page, shop.simulator.base_url, "Enamel Camp Mug", quantity=2)
     expect(page.get_by_test_id("sim-total")).to_have_text("30.00 USD")
     page.get_by_test_id("sim-pay").click()
 
@@ -146,7 +139,7 @@ def test_buying_two_mugs_pays_one_order_that_only_its_buyer_sees(
         "amount_cents": 3000,
         "stripe_session_id": session_id,
     }
-    assert webhook_statuses(shop, "checkout.session.completed") == [HTTPStatus.OK]
+    assert webhook_statuses(shop.simulator, "checkout.session.completed") == [HTTPStatus.OK]
 
     stranger = new_visitor()
     stranger.goto("/")
@@ -194,14 +187,14 @@ def test_back_from_checkout_restores_the_page_so_buy_now_resumes_the_same_sessio
 ) -> None:
     page.goto("/")
     token = form_token(page, "Canvas Tote")
-    first_session = press_buy_now(page, shop, "Canvas Tote", quantity=3)
+    first_session = press_buy_now(page, shop.simulator.base_url, "Canvas Tote", quantity=3)
 
     # Chromium restores the page from its back/forward cache: the same document, the same
     # form tokens, no request to the shop. A restored page fires no load event.
     page.go_back(wait_until="commit")
     expect(page).to_have_url(f"{shop.base_url}/")
     assert form_token(page, "Canvas Tote") == token
-    second_session = press_buy_now(page, shop, "Canvas Tote", quantity=3)
+    second_session = press_buy_now(page, shop.simulator.base_url, "Canvas Tote", quantity=3)
     page.get_by_test_id("sim-pay").click()
     page.wait_for_url(f"{shop.base_url}/")
 
@@ -218,7 +211,7 @@ def test_back_from_checkout_to_a_refetched_page_starts_a_second_order_paid_once(
     page = new_visitor(browser_without_back_forward_cache)
     page.goto("/")
     token = form_token(page, "Canvas Tote")
-    first_session = press_buy_now(page, shop, "Canvas Tote", quantity=3)
+    first_session = press_buy_now(page, shop.simulator.base_url, "Canvas Tote", quantity=3)
 
     # Without the back/forward cache Chromium turns to its HTTP cache, but the page varies on
     # Cookie and this visitor had no cookies when it was first served, so it comes from the
@@ -229,7 +222,7 @@ def test_back_from_checkout_to_a_refetched_page_starts_a_second_order_paid_once(
     first_order_id = expect_one_order(page, "pending", "$60.00")
     continue_link = page.get_by_role("link", name="Continue to payment")
     expect(continue_link).to_have_attribute("href", re.compile(f"{first_session}$"))
-    second_session = press_buy_now(page, shop, "Canvas Tote", quantity=3)
+    second_session = press_buy_now(page, shop.simulator.base_url, "Canvas Tote", quantity=3)
     page.get_by_test_id("sim-pay").click()
     page.wait_for_url(f"{shop.base_url}/")
 
@@ -252,7 +245,7 @@ def test_cancel_on_checkout_cancels_the_order_and_expires_its_session(
     shop: Stack, page: Page
 ) -> None:
     page.goto("/")
-    session_id = press_buy_now(page, shop, "Canvas Tote", quantity=1)
+    session_id = press_buy_now(page, shop.simulator.base_url, "Canvas Tote", quantity=1)
     page.get_by_test_id("sim-cancel").click()
 
     page.wait_for_url(f"{shop.base_url}/")
@@ -291,7 +284,7 @@ def test_a_late_webhook_turns_the_order_paid_without_a_reload(shop: Stack, page:
     # only the webhook, delivered afterwards, can tell the shop the order is paid.
     shop.simulator.post("/_sim/config", {"hold_events": True})
     page.goto("/")
-    press_buy_now(page, shop, "Field Notebook", quantity=1)
+    press_buy_now(page, shop.simulator.base_url, "Field Notebook", quantity=1)
     retrieve = {"method": "GET", "path": "/v1/checkout/sessions/", "times": 3}
     shop.simulator.post("/_sim/faults", {**retrieve, "status": HTTPStatus.SERVICE_UNAVAILABLE})
     page.get_by_test_id("sim-pay").click()
@@ -305,64 +298,16 @@ def test_a_late_webhook_turns_the_order_paid_without_a_reload(shop: Stack, page:
     row = page.get_by_test_id("order-row")
     expect(row).to_have_attribute("data-status", "paid", timeout=TIMEOUT_MS)
     assert page.evaluate("window.sameDocument") is True
-    assert webhook_statuses(shop, "checkout.session.completed") == [HTTPStatus.OK]
-
-
-def launch_chromium(playwright: Playwright, **options: Any) -> Browser:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail(
-            "The browser tests need Chromium on the PATH (Debian: apt-get install chromium)."
-        )
-    return playwright.chromium.launch(
-        executable_path=chromium, headless=True, args=CHROMIUM_ARGS, **options
-    )
-
-
-def product_card(page: Page, name: str) -> Locator:
-    return page.get_by_test_id("product-card").filter(
-        has=page.get_by_role("heading", name=name, exact=True)
-    )
+    assert webhook_statuses(shop.simulator, "checkout.session.completed") == [HTTPStatus.OK]
 
 
 def form_token(page: Page, name: str) -> str:
     return product_card(page, name).locator('input[name="token"]').input_value()
 
 
-def press_buy_now(page: Page, shop: Stack, name: str, *, quantity: int) -> str:
-    """Buy from the storefront; returns the id of the Checkout Session the browser lands on."""
-    card = product_card(page, name)
-    card.get_by_label("Quantity").fill(str(quantity))
-    card.get_by_role("button", name="Buy Now").click()
-    page.wait_for_url(re.compile(re.escape(shop.simulator.base_url) + SESSION_ID.pattern))
-    match = SESSION_ID.search(page.url)
-    assert match is not None
-    return match.group(1)
-
-
-def expect_one_order(page: Page, status: str, amount: str) -> int:
-    """My Orders shows exactly one row, in this state; returns its order id."""
-    row = page.get_by_test_id("order-row")
-    expect(row).to_have_count(1)
-    expect(row).to_have_attribute("data-status", status)
-    expect(row.get_by_test_id("order-amount")).to_have_text(amount)
-    return int(row.get_attribute("data-order-id") or 0)
-
-
 def order_in_database(shop: Stack, order_id: int) -> dict[str, Any]:
     (order,) = [order for order in shop.database.orders() if order["id"] == order_id]
     return {key: order[key] for key in ("status", "quantity", "amount_cents", "stripe_session_id")}
-
-
-def webhook_statuses(shop: Stack, event_type: str) -> list[int | None]:
-    """The shop's answers to the deliveries of the one event of this type."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        (event,) = shop.simulator.events(event_type)
-        # The simulator delivers in the background, so the delivery may still be on its way.
-        if event["deliveries"] or time.monotonic() > deadline:
-            return [delivery["status"] for delivery in event["deliveries"]]
-        time.sleep(0.1)
 
 
 def save_screenshot(page: Page) -> None:
