@@ -14,6 +14,8 @@ AUDIT_REQUIREMENTS := var/audit-requirements.txt
 # COMPOSE_FILE=docker-compose.yml:docker-compose.prod.yml make up runs the production overlay.
 COMPOSE ?= docker compose
 UP_TIMEOUT_SECONDS ?= 300
+# Web replicas behind the one nginx: WEB_REPLICAS=3 make up.
+WEB_REPLICAS ?= 1
 GIT_REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 CONTAINER_TESTS := $(if $(findstring docker-compose.prod.yml,$(COMPOSE_FILE)),containers_prod,containers)
 SHELL_SCRIPTS := .ci/run $(wildcard .ci/with-docker .ci/offline-images .ci/containers) \
@@ -27,7 +29,7 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 
 .PHONY: help install run test test-contract coverage-report e2e playwright-chromium \
 	lint typecheck lint-workflows lint-infra audit fmt migrate shell reconcile \
-	up down logs ps prod-config createsuperuser test-containers test-stack
+	up down logs ps prod-config createsuperuser test-containers test-replicas test-stack
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -43,7 +45,7 @@ run: .venv/.synced ## Serve the shop on http://127.0.0.1:8000 (SQLite and the St
 	./scripts/run-local.sh
 
 test: .venv/.synced lint ## Lint, then run the test suite with coverage (PostgreSQL when DATABASE_URL points at it)
-	$(PYTHON) -m pytest -m "not browser and not containers and not containers_prod" \
+	$(PYTHON) -m pytest -m "not browser and not containers and not containers_prod and not containers_replicas" \
 		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 test-contract: .venv/.synced ## The gateway's real Stripe calls against STRIPE_API_BASE (the simulator when unset)
@@ -107,7 +109,8 @@ reconcile: .venv/.synced ## Settle pending orders whose webhook may have been lo
 	$(MANAGE) reconcile_orders
 
 up: ## Build the image, start the container stack, wait until it is healthy and print its URL
-	GIT_REVISION=$(GIT_REVISION) $(COMPOSE) up --build --detach --wait --wait-timeout $(UP_TIMEOUT_SECONDS)
+	GIT_REVISION=$(GIT_REVISION) $(COMPOSE) up --build --detach --wait --wait-timeout $(UP_TIMEOUT_SECONDS) \
+		--scale web=$(WEB_REPLICAS)
 	@echo "The shop is up: http://$$($(COMPOSE) port nginx 8080)"
 
 down: ## Stop the container stack (the database volume is kept)
@@ -127,6 +130,9 @@ createsuperuser: ## Create an admin user inside the running stack
 
 test-containers: .venv/.synced ## Test the running stack through nginx, after make up (the overlay's own tests when COMPOSE_FILE names it)
 	$(PYTHON) -m pytest -m $(CONTAINER_TESTS)
+
+test-replicas: .venv/.synced ## Test a running stack of several web replicas (after WEB_REPLICAS=3 make up)
+	$(PYTHON) -m pytest -m containers_replicas
 
 test-stack: .venv/.synced ## Boot the local stack, then the production overlay, and test each (needs Docker; removes their volumes)
 	./scripts/test-stack.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: scripts/test-stack.sh   (make test-stack; needs Docker with the Compose plugin)
 # Boots the repo's own compose files and tests them through nginx: first the local stack exactly
-# as `make up` runs it, then the production overlay with throwaway secrets and a certificate made
-# for this run. COMPOSE_OVERRIDE names one more compose file to add to both (CI's build network).
+# as `make up` runs it, then the same stack with three web replicas, then the production overlay
+# with throwaway secrets and a certificate made for this run. COMPOSE_OVERRIDE names one more compose file to add to both (CI's build network).
 # Each stack is removed with its volume afterwards: the two use different database passwords.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +35,14 @@ export COMPOSE_FILE
 COMPOSE_FILE=$(files docker-compose.yml)
 make up
 make test-containers
-docker compose down --volumes --remove-orphans
 echo "local stack tested after $((SECONDS - started)) s"
+
+echo "--- three web replicas behind the one nginx: WEB_REPLICAS=3 make up"
+# The races post one client's forms dozens of times: a checkout limit that lets them through.
+NGINX_CHECKOUT_BURST=200 WEB_REPLICAS=3 make up
+make test-replicas
+docker compose down --volumes --remove-orphans
+echo "replicas tested after $((SECONDS - started)) s"
 
 echo "--- the production overlay"
 # nginx reads the certificate as its unprivileged user.

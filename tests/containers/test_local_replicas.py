@@ -1,0 +1,303 @@
+"""Several web replicas behind one nginx act as one shop (`WEB_REPLICAS=3 make up`).
+
+nginx resolves `web` on every request and takes the replicas in turn; which replica served a
+request is read from nginx's access log by the request id the test sent. Exactly-once rests on
+PostgreSQL, never on a replica's memory, so races spread over replicas still make one order.
+Run by `make test-replicas`; scripts/test-stack.sh runs it between the local and production
+stacks, with a checkout rate limit high enough for the races.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from shop.tests.stack import Simulator
+from tests.containers.stack import (
+    BASE_URL,
+    SIMULATOR_URL,
+    Response,
+    compose,
+    container_env,
+    fetch,
+    require_stack,
+    sql,
+)
+
+pytestmark = pytest.mark.containers_replicas
+
+REPLICAS = 3
+RACERS = 20
+BUYERS = 10
+RESTART_TIMEOUT_SECONDS = 90.0
+SESSION_ID = re.compile(r"/c/pay/(cs_test_\w+)")
+FORM_FIELDS = re.compile(r'name="(\w+)"[^>]*?value="([^"]*)"', re.DOTALL)
+
+
+@dataclass
+class Buyer:
+    """A browser reduced to what the shop sees: its cookies and the forms it was served."""
+
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self, path: str, *, method: str = "GET", form: dict[str, str] | None = None
+    ) -> tuple[str, Response]:
+        request_id = f"test-{uuid.uuid4().hex}"
+        headers = {"X-Request-ID": request_id, "Cookie": self.cookie_header()}
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        response = fetch(BASE_URL + path, method=method, body=body, headers=headers)
+        for cookie in response.header_values("Set-Cookie"):
+            name, _, rest = cookie.partition("=")
+            self.cookies[name] = rest.split(";", 1)[0]
+        return request_id, response
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    def buy_form(self) -> dict[str, str]:
+        _, response = self.request("/")
+        card = re.search(r'data-product-id="\d+".*?</form>', response.text, flags=re.DOTALL)
+        assert card, "the storefront shows no product card"
+        return dict(FORM_FIELDS.findall(card.group(0)))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack() -> None:
+    require_stack()
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Simulator:
+    return Simulator(SIMULATOR_URL)
+
+
+@pytest.fixture(scope="module")
+def replicas() -> dict[str, str]:
+    """Each running web replica's address on the network it shares with nginx, by container."""
+    ids = compose("ps", "--quiet", "web").split()
+    assert len(ids) == REPLICAS, f"expected {REPLICAS} web replicas: run WEB_REPLICAS=3 make up"
+    return {container: replica_address(container) for container in ids}
+
+
+def replica_address(container: str) -> str:
+    inspected = docker("inspect", container)[0]
+    networks = inspected["NetworkSettings"]["Networks"]
+    (address,) = [net["IPAddress"] for name, net in networks.items() if name.endswith("_frontend")]
+    return address
+
+
+def docker(*args: str) -> list[dict[str, Any]]:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def served_by(request_ids: list[str]) -> dict[str, str]:
+    """The replica address nginx proxied each of these requests to, from its access log."""
+    log = compose("logs", "--no-color", "--no-log-prefix", "nginx")
+    found = dict(re.findall(r"upstream=([\d.]+):\d+ request_id=(\S+)", log))
+    by_id = {request_id: address for address, request_id in found.items()}
+    return {request_id: by_id[request_id] for request_id in request_ids if request_id in by_id}
+
+
+def order_count() -> int:
+    return int(sql("SELECT count(*) FROM shop_order")[0][0])
+
+
+def test_nginx_spreads_requests_over_every_replica(replicas: dict[str, str]) -> None:
+    buyer = Buyer()
+    request_ids = [buyer.request("/readyz")[0] for _ in range(REPLICAS * 4)]
+
+    assert set(served_by(request_ids).values()) == set(replicas.values())
+
+
+def test_racing_posts_of_one_form_across_replicas_make_one_order_and_one_session(
+    simulator: Simulator,
+) -> None:
+    buyer = Buyer()
+    form = buyer.buy_form()
+    orders_before, creates_before = order_count(), len(simulator.requests())
+    start = threading.Barrier(RACERS)
+
+    def post(_: int) -> tuple[str, Response]:
+        start.wait()
+        return buyer.request("/checkout/", method="POST", form=form)
+
+    with ThreadPoolExecutor(max_workers=RACERS) as pool:
+        answers = list(pool.map(post, range(RACERS)))
+
+    assert {response.status for _, response in answers} == {HTTPStatus.SEE_OTHER}
+    assert len({response.header("Location") for _, response in answers}) == 1
+    assert len(set(served_by([request_id for request_id, _ in answers]).values())) > 1
+    assert order_count() == orders_before + 1
+    assert len(simulator.requests()) == creates_before + 1
+
+
+def test_paying_on_one_replica_and_the_webhook_on_another_pay_the_order_once(
+    simulator: Simulator, replicas: dict[str, str]
+) -> None:
+    buyer = Buyer()
+    _, redirect = buyer.request("/checkout/", method="POST", form=buyer.buy_form())
+    session_id = SESSION_ID.search(redirect.header("Location")).group(1)  # type: ignore[union-attr]
+    event_id = simulator.pay(session_id)["event_id"]
+
+    # Refresh-safe: the success page, reloaded, lands on every replica in turn, while the
+    # simulator's webhook reaches whichever replica Docker's DNS gave it.
+    visits = [buyer.request(f"/checkout/success/?session_id={session_id}") for _ in range(REPLICAS)]
+
+    assert {response.status for _, response in visits} == {HTTPStatus.SEE_OTHER}
+    assert set(served_by([request_id for request_id, _ in visits]).values()) == set(
+        replicas.values()
+    )
+    assert wait_for_deliveries(simulator, event_id) == [HTTPStatus.OK]
+    assert sql(f"SELECT status FROM shop_order WHERE stripe_session_id = '{session_id}'") == [  # noqa: S608
+        ["paid"]
+    ]
+    assert sql(
+        f"SELECT count(*) FROM shop_processedstripeevent WHERE event_id = '{event_id}'"  # noqa: S608
+    ) == [["1"]]
+
+
+def wait_for_deliveries(simulator: Simulator, event_id: str) -> list[int | None]:
+    deadline = time.monotonic() + 10
+    while True:
+        (event,) = [e for e in simulator.events() if e["id"] == event_id]
+        if event["deliveries"] or time.monotonic() > deadline:
+            return [delivery["status"] for delivery in event["deliveries"]]
+        time.sleep(0.2)
+
+
+def test_my_orders_is_the_same_whichever_replica_answers(replicas: dict[str, str]) -> None:
+    buyer = Buyer()
+    buyer.request("/checkout/", method="POST", form=buyer.buy_form())
+
+    pages = [buyer.request("/") for _ in range(REPLICAS * 2)]
+
+    assert set(served_by([request_id for request_id, _ in pages]).values()) == set(
+        replicas.values()
+    )
+    order_lists = {
+        tuple(re.findall(r'<tr data-testid="order-row".*?</tr>', response.text, flags=re.DOTALL))
+        for _, response in pages
+    }
+    assert len(order_lists) == 1
+    assert len(next(iter(order_lists))) == 1
+
+
+def test_a_replica_killed_during_a_burst_of_purchases_loses_and_doubles_no_order(
+    simulator: Simulator, replicas: dict[str, str]
+) -> None:
+    buyers = [Buyer() for _ in range(BUYERS)]
+    forms = [buyer.buy_form() for buyer in buyers]
+    orders_before, creates_before = order_count(), len(simulator.requests())
+    victim = next(iter(replicas))
+
+    def purchase(n: int) -> int:
+        return buyers[n].request("/checkout/", method="POST", form=forms[n])[1].status
+
+    with ThreadPoolExecutor(max_workers=BUYERS + 1) as pool:
+        first = pool.map(purchase, range(BUYERS))
+        crash(victim)
+        first_answers = list(first)
+    # A buyer whose click failed clicks again, with the same form.
+    retries = [purchase(n) for n in range(BUYERS)]
+
+    assert set(first_answers) <= {HTTPStatus.SEE_OTHER, HTTPStatus.BAD_GATEWAY}
+    assert retries == [HTTPStatus.SEE_OTHER] * BUYERS
+    assert order_count() == orders_before + BUYERS
+    assert len(simulator.requests()) == creates_before + BUYERS
+    wait_until_restarted(victim)
+    assert len(compose("ps", "--quiet", "--status", "running", "web").split()) == REPLICAS
+    # The restarted replica may have a new address; a reload makes nginx resolve `web` again.
+    compose("exec", "-T", "nginx", "nginx", "-s", "reload")
+    time.sleep(1)
+    buyer = Buyer()
+    request_ids = [buyer.request("/readyz")[0] for _ in range(REPLICAS * 4)]
+    addresses = {container: replica_address(container) for container in replicas}
+    assert set(served_by(request_ids).values()) == set(addresses.values())
+
+
+def crash(container: str) -> None:
+    """SIGKILL the replica's gunicorn from outside, as the kernel's OOM killer would.
+
+    `docker kill` would count as stopping it on purpose, and no restart policy brings back a
+    container its operator stopped.
+    """
+    pid = docker("inspect", container)[0]["State"]["Pid"]
+    subprocess.run(["kill", "-KILL", str(pid)], check=True)
+
+
+def wait_until_restarted(container: str) -> None:
+    deadline = time.monotonic() + RESTART_TIMEOUT_SECONDS
+    while True:
+        state = docker("inspect", container)[0]["State"]
+        if state["Running"] and state["Health"]["Status"] == "healthy":
+            return
+        assert time.monotonic() < deadline, f"{container} did not come back: {state}"
+        time.sleep(1)
+
+
+def test_migrations_ran_once_for_the_whole_deployment() -> None:
+    migrations = compose("ps", "--all", "--format", "json", "migrate")
+    runs = [json.loads(line) for line in migrations.splitlines() if line.strip()]
+
+    assert len(runs) == 1
+    assert runs[0]["ExitCode"] == 0
+    assert "Applying " not in compose("logs", "--no-color", "web")
+
+
+def test_a_replica_on_an_unmigrated_database_stays_unready() -> None:
+    database_url = container_env("web", "DATABASE_URL")
+    empty_url = database_url.rsplit("/", 1)[0] + "/shop_unmigrated"
+    sql("DROP DATABASE IF EXISTS shop_unmigrated")
+    sql("CREATE DATABASE shop_unmigrated")
+    container = (
+        compose("run", "--detach", "--no-deps", "--env", f"DATABASE_URL={empty_url}", "web")
+        .strip()
+        .splitlines()[-1]
+    )
+    try:
+        readiness = wait_for_answer(container)
+    finally:
+        subprocess.run(["docker", "rm", "--force", container], capture_output=True, check=False)
+        sql("DROP DATABASE IF EXISTS shop_unmigrated")
+
+    assert readiness == {"status": "unavailable", "failed": "migrations"}
+
+
+def wait_for_answer(container: str) -> dict[str, object]:
+    """The /readyz answer of a replica that serves but may never be ready."""
+    probe = (
+        "import json, urllib.request, urllib.error\n"
+        "try:\n"
+        "    r = urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    r = e\n"
+        "print(r.status, r.read().decode())\n"
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        result = subprocess.run(
+            ["docker", "exec", container, "python", "-c", probe],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode == 0:
+            status, _, body = result.stdout.strip().partition(" ")
+            assert status == str(HTTPStatus.SERVICE_UNAVAILABLE.value), result.stdout
+            return json.loads(body)
+        assert time.monotonic() < deadline, result.stderr
+        time.sleep(1)
