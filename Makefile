@@ -28,7 +28,7 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 	STRIPE_SECRET_KEY=sk_test_check STRIPE_WEBHOOK_SECRET=whsec_check TLS_CERT_DIR=/nonexistent
 
 .PHONY: help install run test test-contract coverage-report e2e playwright-chromium \
-	lint typecheck lint-workflows lint-infra audit fmt migrate shell reconcile \
+	lint typecheck lint-workflows lint-infra lint-k8s audit fmt migrate shell reconcile \
 	up down logs ps prod-config createsuperuser test-containers test-replicas test-stack
 
 help: ## List the targets
@@ -69,6 +69,7 @@ lint: .venv/.synced ## Every static check: ruff, mypy, the workflows, the infras
 	@$(MAKE) --no-print-directory typecheck
 	@$(MAKE) --no-print-directory lint-workflows
 	@$(MAKE) --no-print-directory lint-infra
+	@$(MAKE) --no-print-directory lint-k8s
 
 typecheck: .venv/.synced ## Type-check app/ and stripe_sim/ with mypy and django-stubs
 	$(PYTHON) -m mypy
@@ -87,6 +88,15 @@ lint-infra: .venv/.synced ## Check the Dockerfiles, shell scripts, compose files
 	$(PROD_CHECK_ENV) .venv/bin/docker-compose -f docker-compose.yml -f docker-compose.prod.yml config --quiet
 	.venv/bin/check-jsonschema --builtin-schema vendor.compose-spec $(COMPOSE_FILES)
 	./scripts/check-nginx.sh
+
+# kustomize's output, rendered without kustomize, against the Kubernetes API's schemas (the
+# version is in the script); then checkov on it, offline: from its own locked virtualenv (it pins
+# packaging<24, which pytest cannot share), without its update check or check metadata download.
+lint-k8s: .venv/.synced ## Validate deploy/k8s against Kubernetes' schemas and scan it with checkov
+	$(PYTHON) scripts/check-k8s.py deploy/k8s var/k8s-rendered
+	UV_PROJECT_ENVIRONMENT=var/k8s-scan-venv $(UV) sync --frozen --only-group k8s-scan --quiet
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true var/k8s-scan-venv/bin/checkov --quiet --compact \
+		--skip-download --framework kubernetes --directory var/k8s-rendered
 
 # Needs a vulnerability database (PyPI's JSON API), which CI on GitHub reaches; it refuses to
 # pass when it could not check a package (--strict), so an unreachable database fails loudly.
