@@ -142,7 +142,7 @@ test-containers: .venv/.synced ## Test the running stack through nginx, after ma
 	$(PYTHON) -m pytest -m $(CONTAINER_TESTS)
 
 test-replicas: .venv/.synced ## Test a running stack of several web replicas (after WEB_REPLICAS=3 make up)
-	$(PYTHON) -m pytest -m containers_replicas
+	$(PYTHON) -m pytest -m containers_replicas -rP
 
 test-stack: .venv/.synced ## Boot the local stack, then the production overlay, and test each (needs Docker; removes their volumes)
 	./scripts/test-stack.sh
