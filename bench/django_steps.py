@@ -28,7 +28,6 @@ HOST = "127.0.0.1"
 
 def add_others(count: int) -> dict[str, Any]:
     """Orders of other visitors, through the ORM in bulk: a busy shop's table, fast to make."""
-    from django.db import connection
     from django.utils import timezone
 
     from shop.models import Order, Product
@@ -55,19 +54,6 @@ def add_others(count: int) -> dict[str, Any]:
             )
         )
     Order.objects.bulk_create(orders, batch_size=BATCH_SIZE)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE shop_order")
-    return {"orders": Order.objects.count()}
-
-
-def remove_others() -> dict[str, Any]:
-    from django.db import connection
-
-    from shop.models import Order
-
-    Order.objects.filter(visitor__startswith=OTHER_VISITOR_PREFIX).delete()
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE shop_order")
     return {"orders": Order.objects.count()}
 
 
@@ -168,15 +154,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.django_steps")
     steps = parser.add_subparsers(dest="step", required=True)
     steps.add_parser("add-others").add_argument("count", type=int)
-    steps.add_parser("remove-others")
     steps.add_parser("count-queries").add_argument("cookie")
     steps.add_parser("profile").add_argument("cookie")
     args = parser.parse_args()
     django.setup()
     if args.step == "add-others":
         result = add_others(args.count)
-    elif args.step == "remove-others":
-        result = remove_others()
     elif args.step == "count-queries":
         result = count_queries(args.cookie)
     else:

@@ -29,6 +29,8 @@ class WrkResult:
     requests: int
     non_2xx: int
     socket_errors: int
+    # Filled in by the caller, who knows which processes served the requests.
+    server_cpu_ms_per_request: float = 0.0
 
     @property
     def failed(self) -> int:

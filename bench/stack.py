@@ -305,6 +305,25 @@ def child_pids(parent: int) -> list[int]:
         return []
 
 
+def cpu_seconds(parent: int) -> float:
+    """CPU time of a process tree: the parent's, its reaped children's and its live children's.
+
+    Recycled gunicorn workers are counted too: a reaped child's time moves to its parent.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def times(pid: int, fields: slice) -> float:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        # utime, stime, cutime, cstime follow the command name, which may contain spaces.
+        values = stat.rsplit(")", 1)[1].split()[11:15]
+        return sum(int(value) for value in values[fields]) / ticks
+
+    return times(parent, slice(0, 4)) + sum(times(pid, slice(0, 2)) for pid in child_pids(parent))
+
+
 def rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
