@@ -205,8 +205,8 @@ def stash_other_orders(shop: stack.Stack) -> None:
 
 
 def others_in_table(shop: stack.Stack) -> int:
-    query = "SELECT count(*) FROM shop_order WHERE visitor LIKE 'bench-other-%'"
-    return int(_scalar(shop.database_url, query))
+    query = "SELECT count(*) FROM shop_order WHERE visitor LIKE %s"
+    return int(_scalar(shop.database_url, query, ("bench-other-%",)))
 
 
 def _sql(database_url: str, *statements: str) -> None:
@@ -259,10 +259,13 @@ def measure(
     cookie = visitor.cookie_header() if scenario.returning else None
     assert shop.gunicorn is not None
     cpu_before = stack.cpu_seconds(shop.gunicorn.pid)
+    booted_before = stack.workers_booted(shop)
     result = load.wrk(shop.nginx_url + scenario.path, seconds, cookie)
     cpu = stack.cpu_seconds(shop.gunicorn.pid) - cpu_before
     return dataclasses.replace(
-        result, server_cpu_ms_per_request=cpu * 1000 / max(result.requests, 1)
+        result,
+        server_cpu_ms_per_request=cpu * 1000 / max(result.requests, 1),
+        worker_restarts=stack.workers_booted(shop) - booted_before,
     )
 
 
@@ -337,21 +340,22 @@ def concurrency_grid(shop: stack.Stack, visitor: load.Browser, args: argparse.Na
                 scenario.runs.append(measure(shop, visitor, scenario, args.seconds))
         failed += sum(run.failed for run in floor.runs + page.runs)
         rss = [stack.rss_mib(pid) or 0.0 for pid in shop.gunicorn_workers()]
-        rows.append((workers, threads, floor.best, page.best, max(rss), sum(rss)))
+        page_cpu = min(run.server_cpu_ms_per_request for run in page.runs)
+        rows.append((workers, threads, floor.best, page.best, page_cpu, max(rss), sum(rss)))
     print(
         f"\ngunicorn workers x threads, best of {args.rounds} x {args.seconds:g} s, "
         f"wrk {load.WRK_THREADS} threads x {load.WRK_CONNECTIONS} connections"
     )
     print(
         f"{'workers':>7} {'threads':>7} | {'/healthz r/s':>12} {'p99 ms':>7} | "
-        f"{'/ r/s':>7} {'p50 ms':>7} {'p99 ms':>7} | {'/ : floor':>9} | "
+        f"{'/ r/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms':>7} | {'/ : floor':>9} | "
         f"{'max RSS':>8} {'sum RSS':>8}"
     )
-    for workers, threads, floor_best, page_best, rss_max, rss_sum in rows:
+    for workers, threads, floor_best, page_best, page_cpu, rss_max, rss_sum in rows:
         print(
             f"{workers:>7} {threads:>7} | {floor_best.requests_per_second:>12.0f} "
             f"{floor_best.p99_ms:>7.1f} | {page_best.requests_per_second:>7.0f} "
-            f"{page_best.p50_ms:>7.1f} {page_best.p99_ms:>7.1f} | "
+            f"{page_best.p50_ms:>7.1f} {page_best.p99_ms:>7.1f} {page_cpu:>7.2f} | "
             f"{page_best.requests_per_second / floor_best.requests_per_second:>8.2f}x | "
             f"{rss_max:>6.1f}MB {rss_sum:>6.1f}MB"
         )
@@ -428,8 +432,7 @@ def report(
     )
     print(
         f"{'':<40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}"
-        f" {'CPU ms':>7}"
-        "   all runs, req/s"
+        f" {'CPU ms':>7} {'restarts':>8}   all runs, req/s"
     )
     for scenario in scenarios:
         best = scenario.best
@@ -438,12 +441,15 @@ def report(
             f"{scenario.name:<40} {best.requests_per_second:>8.0f} {best.p50_ms:>8.1f} "
             f"{best.p99_ms:>8.1f} {sum(run.non_2xx for run in scenario.runs):>8} "
             f"{sum(run.socket_errors for run in scenario.runs):>7} "
-            f"{min(run.server_cpu_ms_per_request for run in scenario.runs):>7.2f}   {runs}"
+            f"{min(run.server_cpu_ms_per_request for run in scenario.runs):>7.2f} "
+            f"{sum(run.worker_restarts for run in scenario.runs):>8}   {runs}"
         )
     print(
         "non-2xx and errors (wrk's socket errors: connect, read, write, 5 s timeout) add up all "
         "runs.\nCPU ms: gunicorn's CPU time per request (master and workers, least of the runs); "
-        "others' load on the machine moves it less than req/s."
+        "others' load on the machine moves it less than req/s.\n"
+        "restarts: gunicorn workers recycled during the runs (max_requests), each one booting "
+        "Django anew."
     )
 
     floor_ratio = (

@@ -31,6 +31,7 @@ class WrkResult:
     socket_errors: int
     # Filled in by the caller, who knows which processes served the requests.
     server_cpu_ms_per_request: float = 0.0
+    worker_restarts: int = 0
 
     @property
     def failed(self) -> int:

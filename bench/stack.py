@@ -213,6 +213,12 @@ def start_gunicorn(stack: Stack, extra_env: dict[str, str] | None = None) -> Non
     wait_until_ok("gunicorn", f"http://{HOST}:{stack.gunicorn_port}/readyz", stack.gunicorn, log)
 
 
+def workers_booted(stack: Stack) -> int:
+    """Workers gunicorn has booted so far: the first ones and each one recycled since."""
+    log = stack.scratch / "gunicorn.log"
+    return log.read_text(errors="replace").count("Booting worker with pid")
+
+
 def stop_gunicorn(stack: Stack) -> None:
     if stack.gunicorn is not None:
         stop(stack.gunicorn)
