@@ -29,7 +29,7 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 
 .PHONY: help install run test test-contract coverage-report e2e playwright-chromium \
 	lint typecheck lint-workflows lint-infra lint-k8s audit fmt migrate shell reconcile \
-	up down logs ps prod-config createsuperuser test-containers test-replicas test-stack
+	up down logs ps prod-config createsuperuser test-containers test-replicas test-stack bench
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -47,6 +47,11 @@ run: .venv/.synced ## Serve the shop on http://127.0.0.1:8000 (SQLite and the St
 test: .venv/.synced lint ## Lint, then run the test suite with coverage (PostgreSQL when DATABASE_URL points at it)
 	$(PYTHON) -m pytest -m "not browser and not containers and not containers_prod and not containers_replicas" \
 		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+
+# A benchmark, not a test: figures and ratios from one run, under 3 minutes. BENCH_ARGS="--grid
+# 2x4,4x4" compares gunicorn workers x threads instead; BENCH_ARGS=--profile profiles the page.
+bench: .venv/.synced ## Measure the storefront through nginx, gunicorn and PostgreSQL (needs nginx and wrk)
+	$(PYTHON) -m bench $(BENCH_ARGS)
 
 test-contract: .venv/.synced ## The gateway's real Stripe calls against STRIPE_API_BASE (the simulator when unset)
 	$(PYTHON) -m pytest -m contract

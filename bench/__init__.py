@@ -1,0 +1,1 @@
+"""`make bench`: the storefront measured through nginx -> gunicorn -> PostgreSQL on this machine."""
