@@ -52,8 +52,9 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def start_checkout(request: HttpRequest) -> HttpResponse:
-    form = BuyForm(request.POST)
-    if not form.is_valid():
+    visitor = _visitor(request)
+    form = BuyForm(request.POST, visitor=visitor)
+    if not form.is_valid() or visitor is None:
         errors = " ".join(error for errors in form.errors.values() for error in errors)
         return _refuse_form(request, form, errors, status=HTTPStatus.BAD_REQUEST)
     try:
@@ -61,7 +62,7 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
             product=form.product,
             quantity=form.cleaned_data["quantity"],
             form_token=form.cleaned_data["form_token"],
-            visitor=_adopt_visitor(request, form.cleaned_data["visitor"]),
+            visitor=visitor,
             site_url=request.build_absolute_uri("/").rstrip("/"),
         )
     except checkout.CheckoutRefused as refusal:
@@ -135,7 +136,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def render_storefront(
     request: HttpRequest, *, failed: ProductCard | None = None, status: int = HTTPStatus.OK
 ) -> HttpResponse:
-    visitor = _visitor(request) or new_visitor_id()
+    visitor = _visitor_or_new(request)
     cards = []
     for product in Product.objects.filter(active=True):
         card = failed if failed is not None and failed.product == product else ProductCard(product)
@@ -182,11 +183,14 @@ def _visitor(request: HttpRequest) -> str | None:
     return request.session.get(VISITOR_SESSION_KEY)
 
 
-def _adopt_visitor(request: HttpRequest, form_visitor: str) -> str:
-    """The browser's visitor id; a first-time visitor takes the one its form was issued for."""
+def _visitor_or_new(request: HttpRequest) -> str:
+    """The browser's visitor id, given on its first page view: a signed cookie, no row.
+
+    Every form on that page is bound to it, so racing first clicks are one buyer.
+    """
     visitor = _visitor(request)
     if visitor is None:
-        visitor = request.session[VISITOR_SESSION_KEY] = form_visitor
+        visitor = request.session[VISITOR_SESSION_KEY] = new_visitor_id()
     return visitor
 
 

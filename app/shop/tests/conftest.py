@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
-from shop.models import Product
+from shop.models import Order, Product
 from shop.tests.stack import Simulator, running_simulator
 
 WEBHOOK_SECRET = "whsec_test_secret_for_the_simulator"
@@ -75,6 +76,12 @@ def session_id_of(response: Any) -> str:
     match = re.search(r"/c/pay/(cs_test_\w+)", response["Location"])
     assert match, f"not a Checkout redirect: {response['Location']}"
     return match.group(1)
+
+
+def cancel_path(simulator: Simulator, order: Order) -> str:
+    """Where Stripe sends the buyer who leaves Checkout: the cancel_url the shop gave it."""
+    [session] = [s for s in simulator.sessions() if s["id"] == order.stripe_session_id]
+    return urlsplit(session["cancel_url"]).path
 
 
 def flashes(response: Any) -> list[str]:

@@ -45,13 +45,19 @@ def test_my_orders_is_on_the_page_and_says_when_it_is_empty(client: Client) -> N
     assert 'data-testid="order-row"' not in html
 
 
-def test_showing_the_page_writes_nothing_and_sets_no_session(client: Client) -> None:
+def test_showing_the_page_writes_nothing_and_gives_the_visitor_a_signed_cookie(
+    client: Client,
+) -> None:
     with CaptureQueriesContext(connection) as queries:
         response = client.get("/")
     writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
     assert writes == []
-    assert "sessionid" not in response.cookies
     assert Order.objects.count() == 0
+    visitor = client.session["visitor"]
+    # The cookie is the whole session: signed, so no row and no way to pick another's id.
+    assert response.cookies["sessionid"]["httponly"]
+    client.get("/")
+    assert client.session["visitor"] == visitor
 
 
 def test_every_render_carries_fresh_one_time_tokens(client: Client) -> None:
