@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 # Stripe refuses an expires_at less than 30 minutes ahead; one spare minute absorbs clock skew.
 CHECKOUT_LIFETIME = timedelta(minutes=31)
 RECENT_ORDERS_SHOWN = 20
+CANCEL_SALT = "shop.cancel-link"
 Status = Order.Status
 
 
@@ -144,6 +146,19 @@ def cancel(order: Order) -> Order:
         return locked
 
 
+def cancel_token(order: Order) -> str:
+    """The order's id, signed: the cancel link is a GET that no other site can forge."""
+    # Deterministic, so a retried create sends Stripe the very same cancel_url.
+    return signing.Signer(salt=CANCEL_SALT).sign(str(order.pk))
+
+
+def order_id_from_cancel_token(token: str) -> int | None:
+    try:
+        return int(signing.Signer(salt=CANCEL_SALT).unsign(token))
+    except signing.BadSignature:
+        return None
+
+
 def reconcile(*, older_than: timedelta) -> Counter[str]:
     """Settle pending orders whose webhook may have been lost. Returns a count per outcome."""
     outcomes: Counter[str] = Counter()
@@ -200,7 +215,7 @@ def _open_checkout_session(order: Order, site_url: str) -> Order:
                 success_url=site_url
                 + reverse("checkout-success")
                 + "?session_id={CHECKOUT_SESSION_ID}",
-                cancel_url=site_url + reverse("checkout-cancel", args=[locked.pk]),
+                cancel_url=site_url + reverse("checkout-cancel", args=[cancel_token(locked)]),
             )
             locked.stripe_session_id = session.id
             locked.stripe_session_url = session.url or ""

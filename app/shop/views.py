@@ -108,8 +108,11 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def checkout_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
-    order = Order.objects.filter(pk=order_id, visitor=_visitor(request) or "").first()
+def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
+    order_id = checkout.order_id_from_cancel_token(token)
+    order = None
+    if order_id is not None:
+        order = Order.objects.filter(pk=order_id, visitor=_visitor(request) or "").first()
     if order is None:
         return _refuse(request, "We could not find that order.", status=HTTPStatus.NOT_FOUND)
     try:

@@ -19,6 +19,7 @@ from shop.tests.conftest import (
     SIMULATOR_KEY,
     Simulator,
     buy,
+    cancel_path,
     flashes,
     requires_postgres,
     session_id_of,
@@ -159,7 +160,7 @@ def test_paid_stays_paid_whatever_comes_after(
 
     checkout.expire(expired)
     checkout.fail(session)
-    client.get(f"/checkout/cancel/{order.pk}/")
+    client.get(cancel_path(simulator, order))
 
     assert Order.objects.get().status == "paid"
 
