@@ -64,6 +64,12 @@ def recent_orders(visitor: str | None) -> list[Order]:
     )
 
 
+def order_for_session(session_id: str, visitor: str | None) -> Order | None:
+    if not visitor:
+        return None
+    return Order.objects.filter(stripe_session_id=session_id, visitor=visitor).first()
+
+
 def confirm_payment(session_id: str) -> Order | None:
     """The buyer came back from Checkout: ask Stripe how it went, never the query string."""
     return sync_from_stripe(stripe_gateway.retrieve_checkout_session(session_id))

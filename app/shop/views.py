@@ -83,6 +83,10 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
     if not CHECKOUT_SESSION_ID.fullmatch(session_id):
         return _refuse(request, "That payment link is not valid.")
+    # Only our own sessions reach Stripe: made-up ids must not spend its rate limit.
+    order = checkout.order_for_session(session_id, _visitor(request))
+    if order is None:
+        return _refuse(request, "We could not find that payment.")
     try:
         order = checkout.confirm_payment(session_id)
     except CheckoutSessionNotFound:

@@ -93,6 +93,26 @@ def test_another_visitors_success_url_reveals_nothing(
     assert 'data-testid="order-row"' not in response.content.decode()
 
 
+@pytest.mark.parametrize("whose", ["made-up", "another-visitors"])
+def test_the_success_page_asks_stripe_only_about_the_visitors_own_sessions(
+    client: Client, simulator: Simulator, product: Product, whose: str
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    simulator.pay(session_id)
+    if whose == "made-up":
+        session_id = "cs_test_" + "a" * 58
+    stranger = Client()
+    stranger.get("/")
+
+    for _ in range(5):
+        response = stranger.get(f"/checkout/success/?session_id={session_id}")
+        assert response.status_code == HTTPStatus.BAD_REQUEST
+        assert "We could not find that payment." in flashes(response)
+
+    assert simulator.requests(method="GET", path=f"/v1/checkout/sessions/{session_id}") == []
+    assert Order.objects.get().status == "pending"
+
+
 @pytest.mark.parametrize(
     "overrides",
     [{"amount_total": 100}, {"currency": "eur"}],
