@@ -7,6 +7,7 @@ reconcile command all hand Stripe's own view of a Checkout Session to `fulfil`.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 CHECKOUT_LIFETIME = timedelta(minutes=31)
 RECENT_ORDERS_SHOWN = 20
 CANCEL_SALT = "shop.cancel-link"
+# An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
+ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
 Status = Order.Status
 
 
@@ -252,7 +255,7 @@ def _transition(order: Order, status: Status) -> bool:
 
 def _order_named_by(session: CheckoutSession) -> Order | None:
     order_id = session.client_reference_id
-    if not order_id or not order_id.isdigit() or session.metadata_order_id != order_id:
+    if not order_id or not ORDER_ID.fullmatch(order_id) or session.metadata_order_id != order_id:
         logger.info("session=%s names none of our orders", session.id)
         return None
     order = (

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -13,7 +12,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from shop import checkout
+from shop import checkout, stripe_gateway
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, Product
 from shop.stripe_gateway import CheckoutSessionNotFound, PaymentProviderError
@@ -21,7 +20,6 @@ from shop.stripe_gateway import CheckoutSessionNotFound, PaymentProviderError
 logger = logging.getLogger(__name__)
 
 VISITOR_SESSION_KEY = "visitor"
-CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
 ALREADY_DONE = {
     Order.Status.PAID: "That order is already paid. Thank you!",
     Order.Status.CANCELED: "That order was canceled. Choose again below to start a new one.",
@@ -81,7 +79,7 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
 @require_GET
 def checkout_success(request: HttpRequest) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
-    if not CHECKOUT_SESSION_ID.fullmatch(session_id):
+    if not stripe_gateway.is_checkout_session_id(session_id):
         return _refuse(request, "That payment link is not valid.")
     # Only our own sessions reach Stripe: made-up ids must not spend its rate limit.
     order = checkout.order_for_session(session_id, _visitor(request))

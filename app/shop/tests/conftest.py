@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import hypothesis
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -20,6 +21,17 @@ requires_postgres = pytest.mark.skipif(
     reason="races need PostgreSQL's row locks: set DATABASE_URL as CI does",
 )
 SIMULATOR_KEY = "sk_test_simulator"
+# The same examples every run, so a red run is reproducible and a green one means the same.
+PROPERTY_SETTINGS = hypothesis.settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        hypothesis.HealthCheck.function_scoped_fixture,
+        hypothesis.HealthCheck.too_slow,
+    ],
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -8,9 +8,11 @@ from http import HTTPStatus
 
 import pytest
 from django.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy, buy_form, flashes, session_id_of
+from shop.tests.conftest import PROPERTY_SETTINGS, Simulator, buy, buy_form, flashes, session_id_of
 
 pytestmark = pytest.mark.django_db
 
@@ -231,3 +233,31 @@ def test_the_success_page_refuses_a_missing_forged_or_unknown_session(
         assert response.status_code == HTTPStatus.BAD_REQUEST, query
         assert message in " ".join(flashes(response))
     assert Order.objects.get().status == "pending"
+
+
+FIELD_TEXT = st.text(max_size=40) | st.sampled_from(["1", "10", "²", "9" * 30, "-0", " 3 "])
+
+
+@PROPERTY_SETTINGS
+@given(
+    product_id=FIELD_TEXT | st.none(),
+    quantity=FIELD_TEXT | st.none(),
+    token=FIELD_TEXT | st.none() | st.just("real"),
+)
+def test_no_buy_form_fields_get_a_5xx(
+    client: Client,
+    simulator: Simulator,
+    product: Product,
+    product_id: str | None,
+    quantity: str | None,
+    token: str | None,
+) -> None:
+    form = buy_form(client, product)
+    posted = {"product_id": product_id, "quantity": quantity, "token": token}
+    if token == "real":
+        posted["token"] = form["token"]
+    fields = {name: value for name, value in posted.items() if value is not None}
+    response = client.post("/checkout/", fields)
+    assert response.status_code in (HTTPStatus.SEE_OTHER, HTTPStatus.BAD_REQUEST)
+    if response.status_code == HTTPStatus.BAD_REQUEST:
+        assert flashes(response)
