@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from shop import checkout, stripe_gateway
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
@@ -20,6 +21,12 @@ from shop.stripe_gateway import CheckoutSessionNotFound, PaymentProviderError
 logger = logging.getLogger(__name__)
 
 VISITOR_SESSION_KEY = "visitor"
+PLAIN_SERVER_ERROR = (
+    "<!doctype html><title>Something went wrong</title>"
+    "<h1>Something went wrong on our side.</h1>"
+    "<p>Nothing was charged twice; please try again in a moment.</p>"
+    '<p><a href="/">Back to the shop</a></p>'
+)
 ALREADY_DONE = {
     Order.Status.PAID: "That order is already paid. Thank you!",
     Order.Status.CANCELED: "That order was canceled. Choose again below to start a new one.",
@@ -36,12 +43,12 @@ class ProductCard:
     error: str = ""
 
 
-@require_GET
+@require_safe
 def storefront(request: HttpRequest) -> HttpResponse:
     return render_storefront(request)
 
 
-@require_GET
+@require_safe
 @never_cache
 def my_orders(request: HttpRequest) -> HttpResponse:
     """My Orders alone, polled by the page while an order awaits Stripe's confirmation."""
@@ -131,6 +138,16 @@ def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
     else:
         messages.info(request, f"Order #{order.pk} was canceled. You were not charged.")
     return _see_other(reverse("storefront"))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page, which must not fail itself: no database, and a fallback without assets."""
+    try:
+        return HttpResponseServerError(loader.render_to_string("500.html"))
+    except Exception:
+        # Most likely the static manifest is missing, so even asset URLs cannot be made.
+        logger.exception("The 500 page could not be rendered; sent the plain one")
+        return HttpResponseServerError(PLAIN_SERVER_ERROR)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
