@@ -51,6 +51,10 @@ class CheckoutSessionNotFound(PaymentProviderError):
     """Stripe knows no Checkout Session with that id."""
 
 
+class PaymentRequestInvalid(PaymentProviderError):
+    """Stripe refused the request as invalid (a 400): it executed nothing."""
+
+
 class InvalidWebhook(Exception):
     """A webhook whose signature or body does not check out."""
 
@@ -123,11 +127,16 @@ def expire_checkout_session(session_id: str) -> CheckoutSession:
     try:
         with _translated_errors("expire a Checkout Session", session_id=session_id):
             session = _client().v1.checkout.sessions.expire(session_id)
+    except PaymentRequestInvalid:
+        # Stripe's answer for a session that is no longer open: completed or expired already.
+        return retrieve_checkout_session(session_id)
     except (PaymentProviderUnavailable, CheckoutSessionNotFound):
         raise
     except PaymentProviderError:
-        # Stripe refuses to expire a session that was completed or has expired already.
-        return retrieve_checkout_session(session_id)
+        logger.error(
+            "Stripe refused to expire session=%s; it stays open until it expires", session_id
+        )
+        raise
     return _to_checkout_session(session.to_dict())
 
 
@@ -224,6 +233,10 @@ def _translate(error: stripe.StripeError) -> PaymentProviderError:
         return PaymentProviderUnavailable(try_again, needs_new_idempotency_key=True)
     if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
         return CheckoutSessionNotFound("We could not find that payment.")
+    if isinstance(error, stripe.InvalidRequestError) and error.http_status == 400:
+        return PaymentRequestInvalid(
+            "Our payment provider refused the request. Nothing was charged; please try again later."
+        )
     if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
         logger.error("Stripe refused our API key; check STRIPE_SECRET_KEY")
     return PaymentProviderError(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from http import HTTPStatus
 
 from django.contrib import messages
@@ -16,7 +17,11 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from shop import checkout, stripe_gateway
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, Product
-from shop.stripe_gateway import CheckoutSessionNotFound, PaymentProviderError
+from shop.stripe_gateway import (
+    CheckoutSessionNotFound,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,18 @@ ALREADY_DONE = {
     Order.Status.CANCELED: "That order was canceled. Choose again below to start a new one.",
     Order.Status.EXPIRED: "That checkout expired. Choose again below to start a new order.",
     Order.Status.FAILED: "The payment for that order failed. Choose again below to retry.",
+}
+
+
+# What the cancel page says follows the order's real state once Stripe has answered.
+CANCEL_OUTCOMES = {
+    Order.Status.CANCELED: "Order #{pk} was canceled. You were not charged.",
+    Order.Status.PAID: "Order #{pk} was already paid. Thank you!",
+    # Completed with a delayed method (a bank debit): Stripe can no longer cancel it.
+    Order.Status.PENDING: "The payment for order #{pk} is being processed and can no longer be "
+    "canceled. It will show as paid or failed once it clears.",
+    Order.Status.EXPIRED: "The checkout for order #{pk} had already expired. You were not charged.",
+    Order.Status.FAILED: "The payment for order #{pk} failed. You were not charged.",
 }
 
 
@@ -126,17 +143,21 @@ def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
         return _refuse(request, "We could not find that order.", status=HTTPStatus.NOT_FOUND)
     try:
         order = checkout.cancel(order)
+    except PaymentProviderUnavailable:
+        messages.warning(
+            request,
+            f"We could not reach Stripe to cancel order #{order.pk}; its checkout stays open "
+            f"until it expires by itself at {_time_of_day(order.checkout_expires_at)}.",
+        )
+        return _see_other(reverse("storefront"))
     except PaymentProviderError:
         messages.warning(
             request,
-            f"We could not reach Stripe to cancel order #{order.pk}. Nothing was charged, "
-            "and the checkout will expire by itself.",
+            f"We could not cancel order #{order.pk}; it will expire by itself at "
+            f"{_time_of_day(order.checkout_expires_at)}.",
         )
         return _see_other(reverse("storefront"))
-    if order.paid:
-        messages.success(request, f"Order #{order.pk} was already paid. Thank you!")
-    else:
-        messages.info(request, f"Order #{order.pk} was canceled. You were not charged.")
+    messages.info(request, CANCEL_OUTCOMES[Order.Status(order.status)].format(pk=order.pk))
     return _see_other(reverse("storefront"))
 
 
@@ -214,6 +235,10 @@ def _visitor_or_new(request: HttpRequest) -> str:
     if visitor is None:
         visitor = request.session[VISITOR_SESSION_KEY] = new_visitor_id()
     return visitor
+
+
+def _time_of_day(moment: datetime) -> str:
+    return f"{moment:%H:%M} UTC"
 
 
 def _see_other(url: str) -> HttpResponseRedirect:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import urllib.error
 from http import HTTPStatus
 
@@ -141,3 +142,46 @@ def test_the_cancel_link_stripe_gets_is_unguessable_from_the_order_id(
     assert link != f"/checkout/cancel/{order.pk}/"
     # The signature, not the id, is what a cross-site page would have to guess.
     assert len(link.split("/")[-2]) > len(str(order.pk)) + 20
+
+
+def test_cancel_after_a_delayed_payment_began_says_it_is_being_processed(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    simulator.pay(session_id, payment_status="unpaid")  # a bank debit: complete, not yet paid
+    order = Order.objects.get()
+
+    client.get(cancel_path(simulator, order))
+
+    messages = " ".join(flashes(client.get("/")))
+    assert f"The payment for order #{order.pk} is being processed" in messages
+    assert "not charged" not in messages and "was canceled" not in messages
+    assert Order.objects.get().status == "pending"
+    simulator.settle_async(session_id, "succeeded")
+    client.get(f"/checkout/success/?session_id={session_id}")
+    assert Order.objects.get().status == "paid"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_cancel_that_stripe_refuses_says_so_and_leaves_the_order_pending(
+    client: Client,
+    simulator: Simulator,
+    product: Product,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    order = Order.objects.get()
+    simulator.fault(method="POST", path=f"/v1/checkout/sessions/{session_id}/expire", status=status)
+
+    with caplog.at_level(logging.INFO):
+        response = client.get(cancel_path(simulator, order))
+
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    messages = " ".join(flashes(client.get("/")))
+    assert f"We could not cancel order #{order.pk}" in messages
+    assert "it will expire by itself" in messages and "not charged" not in messages
+    assert Order.objects.get().status == "pending"
+    assert session_status(simulator, session_id) == "open"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(session_id in message for message in errors), errors
