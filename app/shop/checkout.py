@@ -20,12 +20,13 @@ from django.utils import timezone
 
 from shop import stripe_gateway
 from shop.models import Order, Product
-from shop.stripe_gateway import CheckoutSession, PaymentProviderError
+from shop.stripe_gateway import CheckoutSession, PaymentProviderError, PaymentRequestInvalid
 
 logger = logging.getLogger(__name__)
 
-# Stripe refuses an expires_at less than 30 minutes ahead; one spare minute absorbs clock skew.
-CHECKOUT_LIFETIME = timedelta(minutes=31)
+# Stripe refuses an expires_at less than 30 minutes ahead; fifteen spare minutes absorb clock
+# skew and a retry some minutes later under the same idempotency key.
+CHECKOUT_LIFETIME = timedelta(minutes=45)
 RECENT_ORDERS_SHOWN = 20
 CANCEL_SALT = "shop.cancel-link"
 # An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
@@ -35,6 +36,10 @@ Status = Order.Status
 
 class CheckoutRefused(Exception):
     """The submitted form cannot become a payment; the message tells the buyer why."""
+
+
+class CheckoutFailed(Exception):
+    """Stripe refused to open a checkout for the order even afresh: the same form won't help."""
 
 
 def start_checkout(
@@ -219,22 +224,37 @@ def _open_checkout_session(order: Order, site_url: str) -> Order:
             locked = Order.objects.select_for_update().select_related("product").get(pk=order.pk)
             if locked.status != Status.PENDING or locked.stripe_session_url:
                 return locked
-            session = stripe_gateway.create_checkout_session(
-                locked,
-                success_url=site_url
-                + reverse("checkout-success")
-                + "?session_id={CHECKOUT_SESSION_ID}",
-                cancel_url=site_url + reverse("checkout-cancel", args=[cancel_token(locked)]),
-            )
+            try:
+                session = _create_checkout_session(locked, site_url)
+            except PaymentRequestInvalid:
+                # A refused request executed nothing, so a new key may carry a fresh expiry:
+                # after a long outage the first one is too close for Stripe to accept.
+                locked.checkout_attempt += 1
+                locked.checkout_expires_at = timezone.now() + CHECKOUT_LIFETIME
+                locked.save(update_fields=["checkout_attempt", "checkout_expires_at"])
+                session = _create_checkout_session(locked, site_url)
             locked.stripe_session_id = session.id
             locked.stripe_session_url = session.url or ""
             locked.save(update_fields=["stripe_session_id", "stripe_session_url", "updated_at"])
             logger.info("order=%s checkout session=%s opened", locked.pk, session.id)
             return locked
+    except PaymentRequestInvalid as refusal:
+        logger.error("Stripe refused to open a checkout for order=%s, even afresh", order.pk)
+        raise CheckoutFailed(
+            "We could not start the payment. Nothing was charged. Please choose again below."
+        ) from refusal
     except PaymentProviderError as error:
         if error.needs_new_idempotency_key:
             Order.objects.filter(pk=order.pk).update(checkout_attempt=F("checkout_attempt") + 1)
         raise
+
+
+def _create_checkout_session(order: Order, site_url: str) -> CheckoutSession:
+    return stripe_gateway.create_checkout_session(
+        order,
+        success_url=site_url + reverse("checkout-success") + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=site_url + reverse("checkout-cancel", args=[cancel_token(order)]),
+    )
 
 
 def _finish_unpaid(session: CheckoutSession, status: Status) -> Order | None:

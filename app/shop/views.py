@@ -89,6 +89,8 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
         )
     except checkout.CheckoutRefused as refusal:
         return _refuse_form(request, form, str(refusal), status=HTTPStatus.CONFLICT)
+    except checkout.CheckoutFailed as failure:
+        return _refuse_form(request, form, str(failure), status=HTTPStatus.BAD_GATEWAY)
     except PaymentProviderError as error:
         # The same token stays in the form, so the next click retries this very order.
         return _refuse_form(

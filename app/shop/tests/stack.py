@@ -89,7 +89,13 @@ class Simulator:
     def reset(self) -> None:
         self.post("/_sim/reset")
         # A reset forgets sessions and events but keeps the config, which tests may change.
-        self.post("/_sim/config", {"duplicate_deliveries": 1, "hold_events": False})
+        self.post(
+            "/_sim/config", {"duplicate_deliveries": 1, "hold_events": False, "clock_offset": 0}
+        )
+
+    def run_clock_ahead(self, seconds: float) -> None:
+        """Stripe's clock runs this far ahead of ours: skew, or time passing at Stripe."""
+        self.post("/_sim/config", {"clock_offset": seconds})
 
     def fault(self, **fault: Any) -> None:
         self.post("/_sim/faults", fault)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.db.models import F
 from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
@@ -261,3 +263,58 @@ def test_no_buy_form_fields_get_a_5xx(
     assert response.status_code in (HTTPStatus.SEE_OTHER, HTTPStatus.BAD_REQUEST)
     if response.status_code == HTTPStatus.BAD_REQUEST:
         assert flashes(response)
+
+
+def test_a_retry_after_a_long_outage_opens_checkout_under_a_fresh_expiry(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    simulator.fault(method="POST", path="/v1/checkout/sessions", status=503, times=3)
+    form = buy_form(client, product)
+    assert client.post("/checkout/", form).status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    order = Order.objects.get()
+    # Twenty minutes pass before the buyer clicks again, and Stripe's clock is 2 minutes ahead.
+    Order.objects.update(
+        created_at=F("created_at") - timedelta(minutes=20),
+        checkout_expires_at=F("checkout_expires_at") - timedelta(minutes=20),
+    )
+    simulator.run_clock_ahead(2 * 60)
+
+    retried = client.post("/checkout/", form)
+
+    assert retried.status_code == HTTPStatus.SEE_OTHER
+    [session] = simulator.sessions()
+    assert session_id_of(retried) == session["id"]
+    assert session["expires_at"] - session["created"] >= 30 * 60
+    keys = [(r["idempotency_key"], r["status"]) for r in simulator.requests()]
+    key = f"checkout-order-{order.pk}-{{}}".format
+    # A 5xx may have been saved, so the click after it takes the next key; that request is
+    # refused for its stale expiry and executed nothing, so the fresh expiry takes another.
+    assert keys == [(key(0), 503)] * 3 + [(key(1), 400), (key(2), 200)]
+    order.refresh_from_db()
+    assert order.checkout_attempt == 2
+    assert int(order.checkout_expires_at.timestamp()) == session["expires_at"]
+
+
+def test_a_stripe_clock_minutes_ahead_does_not_stop_checkout(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    simulator.run_clock_ahead(5 * 60)
+    response = buy(client, product)
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    assert [r["status"] for r in simulator.requests()] == [200]
+
+
+def test_a_permanent_refusal_is_not_offered_as_try_again_with_the_same_form(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    simulator.run_clock_ahead(3 * 60 * 60)  # so far ahead that no expiry we send is valid
+    form = buy_form(client, product)
+
+    response = client.post("/checkout/", form)
+
+    assert response.status_code == HTTPStatus.BAD_GATEWAY
+    message = " ".join(flashes(response))
+    assert "We could not start the payment" in message and "try again later" not in message
+    assert f'value="{form["token"]}"' not in response.content.decode()
+    assert [r["status"] for r in simulator.requests()] == [400, 400]
+    assert Order.objects.get().status == "pending"
