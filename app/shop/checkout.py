@@ -20,7 +20,12 @@ from django.utils import timezone
 
 from shop import stripe_gateway
 from shop.models import Order, Product
-from shop.stripe_gateway import CheckoutSession, PaymentProviderError, PaymentRequestInvalid
+from shop.stripe_gateway import (
+    CheckoutSession,
+    CheckoutSessionNotFound,
+    PaymentProviderError,
+    PaymentRequestInvalid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,15 +96,19 @@ def fulfil(session: CheckoutSession) -> Order | None:
     if session.status != "complete" or session.payment_status != "paid":
         return order
     if session.amount_total != order.amount_cents or session.currency != order.currency:
-        logger.error(
-            "Refusing to fulfil order=%s session=%s: Stripe charged %s %s, the order is %s %s",
-            order.pk,
-            session.id,
-            session.amount_total,
-            session.currency,
-            order.amount_cents,
-            order.currency,
-        )
+        if _transition(order, Status.NEEDS_REVIEW):
+            logger.error(
+                "order=%s needs review session=%s payment_intent=%s: Stripe charged %s %s, "
+                "the order is %s %s",
+                order.pk,
+                session.id,
+                session.payment_intent_id,
+                session.amount_total,
+                session.currency,
+                order.amount_cents,
+                order.currency,
+            )
+            order.refresh_from_db()
         return order
     now = timezone.now()
     # The conditional UPDATE makes racing callers (webhook, success page, duplicates) safe:
@@ -188,6 +197,16 @@ def reconcile(*, older_than: timedelta) -> Counter[str]:
             continue
         try:
             session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
+        except CheckoutSessionNotFound:
+            # Nobody can pay a session Stripe does not know, nor can we prove it was not paid.
+            if _transition(order, Status.NEEDS_REVIEW):
+                logger.error(
+                    "order=%s needs review session=%s: Stripe no longer knows the session",
+                    order.pk,
+                    order.stripe_session_id,
+                )
+                outcomes[Status.NEEDS_REVIEW] += 1
+            continue
         except PaymentProviderError:
             outcomes["unreachable"] += 1
             continue

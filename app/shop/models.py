@@ -30,6 +30,9 @@ class OrderStatus(models.TextChoices):
     CANCELED = "canceled", "Canceled"
     EXPIRED = "expired", "Expired"
     FAILED = "failed", "Payment failed"
+    # Stripe took money that does not match the order, or no longer knows its session:
+    # final, until a person looks.
+    NEEDS_REVIEW = "needs_review", "Needs review"
 
 
 class Order(models.Model):

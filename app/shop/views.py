@@ -37,6 +37,8 @@ ALREADY_DONE = {
     Order.Status.CANCELED: "That order was canceled. Choose again below to start a new one.",
     Order.Status.EXPIRED: "That checkout expired. Choose again below to start a new order.",
     Order.Status.FAILED: "The payment for that order failed. Choose again below to retry.",
+    Order.Status.NEEDS_REVIEW: "The payment we received does not match the order, so we are "
+    "reviewing it. We will be in touch; please do not pay again.",
 }
 
 
@@ -49,6 +51,8 @@ CANCEL_OUTCOMES = {
     "canceled. It will show as paid or failed once it clears.",
     Order.Status.EXPIRED: "The checkout for order #{pk} had already expired. You were not charged.",
     Order.Status.FAILED: "The payment for order #{pk} failed. You were not charged.",
+    Order.Status.NEEDS_REVIEW: "The payment for order #{pk} does not match the order, so we are "
+    "reviewing it. We will be in touch.",
 }
 
 

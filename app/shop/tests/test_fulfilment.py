@@ -118,13 +118,35 @@ def test_the_success_page_asks_stripe_only_about_the_visitors_own_sessions(
     [{"amount_total": 100}, {"currency": "eur"}],
     ids=["wrong-amount", "wrong-currency"],
 )
-def test_a_payment_for_the_wrong_amount_does_not_pay_the_order(
-    client: Client, simulator: Simulator, product: Product, overrides: dict
+def test_a_payment_for_the_wrong_amount_is_held_for_review_and_logged_once(
+    client: Client,
+    simulator: Simulator,
+    product: Product,
+    overrides: dict,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     session_id = session_id_of(buy(client, product))
     simulator.pay(session_id, **overrides)
-    client.get(f"/checkout/success/?session_id={session_id}")
-    assert Order.objects.get().status == "pending"
+    [event] = simulator.events("checkout.session.completed")
+
+    with caplog.at_level(logging.INFO):
+        client.get(f"/checkout/success/?session_id={session_id}")
+        page = client.get("/")
+        client.get(f"/checkout/success/?session_id={session_id}")
+        Client().post(
+            "/stripe/webhook/",
+            event["payload"],
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=event["signature"],
+        )
+
+    order = Order.objects.get()
+    assert order.status == "needs_review" and order.paid_at is None
+    assert any("does not match the order" in text for text in flashes(page))
+    assert f'data-order-id="{order.pk}" data-status="needs_review"' in page.content.decode()
+    assert "Needs review" in page.content.decode()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and session_id in errors[0].getMessage()
 
 
 def test_a_delayed_payment_waits_until_stripe_says_paid(

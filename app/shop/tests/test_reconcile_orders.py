@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from io import StringIO
 
@@ -70,3 +71,29 @@ def test_stripe_being_down_leaves_orders_pending_and_says_so(
     simulator.fault(method="GET", path="/v1/checkout/sessions/", status=503, times=3)
     assert "unreachable: 1" in reconcile()
     assert Order.objects.get().status == "pending"
+
+
+def test_a_wrong_amount_is_counted_for_review(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    simulator.pay(session_id, amount_total=1)
+    age()
+    assert "needs_review: 1" in reconcile()
+    assert Order.objects.get().status == "needs_review"
+    assert reconcile().endswith("none\n")
+
+
+def test_an_order_whose_session_stripe_no_longer_knows_stops_being_pending(
+    client: Client, simulator: Simulator, product: Product, caplog: pytest.LogCaptureFixture
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    age()
+    simulator.reset()  # Stripe forgets every session: a 404 from now on
+
+    with caplog.at_level(logging.ERROR):
+        assert "needs_review: 1" in reconcile()
+
+    assert Order.objects.get().status == "needs_review"
+    assert any(session_id in r.getMessage() for r in caplog.records)
+    assert reconcile().endswith("none\n")
