@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "shop.middleware.AllowedHostMiddleware",
+    "shop.middleware.DatabaseOutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,8 +91,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # requests wait their turn instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 else:
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
-        "DB_CONNECT_TIMEOUT", 5
+    DATABASES["default"]["ENGINE"] = "shop.postgresql"
+    # Short, so that no request holds a worker thread for long while the database is out.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        connect_timeout=env_int("DB_CONNECT_TIMEOUT", 2),
+        options=f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT', 5) * 1000}",
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

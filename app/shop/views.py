@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from shop import checkout, stripe_gateway
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, Product
+from shop.responses import expected
 from shop.stripe_gateway import (
     CheckoutSessionNotFound,
     PaymentProviderError,
@@ -97,8 +98,10 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
         return _refuse_form(request, form, str(failure), status=HTTPStatus.BAD_GATEWAY)
     except PaymentProviderError as error:
         # The same token stays in the form, so the next click retries this very order.
-        return _refuse_form(
-            request, form, str(error), status=HTTPStatus.SERVICE_UNAVAILABLE, keep_token=True
+        return expected(
+            _refuse_form(
+                request, form, str(error), status=HTTPStatus.SERVICE_UNAVAILABLE, keep_token=True
+            )
         )
     if order.status == Order.Status.PENDING:
         return _see_other(order.stripe_session_url)

@@ -10,14 +10,16 @@ from urllib.parse import urlsplit
 import hypothesis
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 
+from shop import health
 from shop.models import Order, Product
 from shop.tests.stack import Simulator, running_simulator
 
 WEBHOOK_SECRET = "whsec_test_secret_for_the_simulator"
 requires_postgres = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    connection.vendor != "postgresql",
     reason="races need PostgreSQL's row locks: set DATABASE_URL as CI does",
 )
 SIMULATOR_KEY = "sk_test_simulator"
@@ -39,6 +41,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     if engine == "sqlite3":
         return "database: SQLite (set DATABASE_URL to a PostgreSQL URL to test as CI does)"
     return f"database: {engine} at {settings.DATABASES['default']['HOST']}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_database_health() -> None:
+    """Each test starts with no outage seen and no readiness result cached."""
+    health.database_outage.clear()
+    health._last_readiness = None
 
 
 @pytest.fixture(scope="session")

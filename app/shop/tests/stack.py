@@ -14,10 +14,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -135,18 +136,25 @@ class Stack:
 
 
 @contextmanager
-def running_stack(tmp_dir: Path) -> Iterator[Stack]:
-    """Start the database, the simulator and gunicorn; stop them all on the way out."""
+def running_stack(
+    tmp_dir: Path, database_route: Callable[[str], str] | None = None
+) -> Iterator[Stack]:
+    """Start the database, the simulator and gunicorn; stop them all on the way out.
+
+    `database_route` maps the fresh database's URL to the one gunicorn is given, say
+    through a `DatabaseProxy`.
+    """
     _require_collected_static_files()
     port = _free_port()
     base_url = f"http://{HOST}:{port}"
     gunicorn_log, simulator_log = tmp_dir / "gunicorn.log", tmp_dir / "stripe_sim.log"
     with ExitStack() as stack:
         database_url = stack.enter_context(_fresh_database(tmp_dir))
+        server_database_url = database_route(database_url) if database_route else database_url
         simulator_url = stack.enter_context(
             running_simulator(simulator_log, f"{base_url}/stripe/webhook/", WEBHOOK_SECRET)
         )
-        env = _server_env(database_url, simulator_url, port)
+        env = _server_env(server_database_url, simulator_url, port)
         _migrate(env)
         gunicorn = stack.enter_context(
             _running(
@@ -163,6 +171,85 @@ def running_stack(tmp_dir: Path) -> Iterator[Stack]:
             simulator=Simulator(simulator_url),
             logs=(gunicorn_log, simulator_log),
         )
+
+
+class DatabaseProxy:
+    """A TCP relay in front of PostgreSQL that can make the database vanish or hang.
+
+    up: relays every connection. down: refuses (accepts and closes at once). hang: accepts
+    and never answers, as a database whose host is overloaded or wedged. Leaving `up`
+    cuts the connections already relayed, as a restarted or failed-over database does.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.mode = "up"
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._listener = socket.create_server((HOST, 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def route(self, database_url: str) -> str:
+        parts = urlsplit(database_url)
+        netloc = f"{parts.username or 'postgres'}@{HOST}:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def set_mode(self, mode: str) -> None:
+        with self._lock:
+            self.mode = mode
+            if mode == "up":
+                return
+            cut, self._open = self._open, []
+        for sock in cut:
+            _close(sock)
+
+    def close(self) -> None:
+        self.set_mode("down")
+        _close(self._listener)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                mode = self.mode
+                if mode != "down":
+                    self._open.append(client)
+            if mode == "down":
+                _close(client)
+            elif mode == "up":
+                threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            server = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            _close(client)
+            return
+        server.settimeout(None)
+        with self._lock:
+            self._open.append(server)
+        for source, sink in ((client, server), (server, client)):
+            threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    _close(source)
+    _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def _require_collected_static_files() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -359,3 +360,14 @@ def test_a_permanent_refusal_is_not_offered_as_try_again_with_the_same_form(
     assert f'value="{form["token"]}"' not in response.content.decode()
     assert [r["status"] for r in simulator.requests()] == [400, 400]
     assert Order.objects.get().status == "pending"
+
+
+def test_stripe_being_unavailable_is_logged_as_a_warning_not_an_error(
+    client: Client, simulator: Simulator, product: Product, caplog: pytest.LogCaptureFixture
+) -> None:
+    simulator.fault(method="POST", path="/v1/checkout/sessions", status=503, times=3)
+    with caplog.at_level(logging.INFO):
+        response = buy(client, product)
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
