@@ -43,7 +43,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: probes answer before host validation and the HTTPS redirect.
+    "shop.request_id.RequestIdMiddleware",
+    # Probes answer before host validation and the HTTPS redirect.
     "shop.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything that can refuse a request, so every refusal carries these headers too.
@@ -165,19 +166,30 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Logging: everything to stdout, where the container runtime collects it.
+# Logging: everything to stdout, where the container runtime collects it. JSON in
+# production, one readable line per record for `make run`.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json").lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "shop.request_id.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
         },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
@@ -196,6 +208,8 @@ if SENTRY_DSN:
         dsn=SENTRY_DSN,
         integrations=[DjangoIntegration()],
         environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        # The image sets it to the git revision it was built from.
+        release=env_str("SENTRY_RELEASE") or None,
         traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
         send_default_pii=False,
     )

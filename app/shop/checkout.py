@@ -97,16 +97,14 @@ def fulfil(session: CheckoutSession) -> Order | None:
         return order
     if session.amount_total != order.amount_cents or session.currency != order.currency:
         if _transition(order, Status.NEEDS_REVIEW):
-            logger.error(
-                "order=%s needs review session=%s payment_intent=%s: Stripe charged %s %s, "
-                "the order is %s %s",
-                order.pk,
+            _log_change(
+                order,
+                Status.NEEDS_REVIEW,
                 session.id,
                 session.payment_intent_id,
-                session.amount_total,
-                session.currency,
-                order.amount_cents,
-                order.currency,
+                f": Stripe charged {session.amount_total} {session.currency}, "
+                f"the order is {order.amount_cents} {order.currency}",
+                level=logging.ERROR,
             )
             order.refresh_from_db()
         return order
@@ -121,7 +119,7 @@ def fulfil(session: CheckoutSession) -> Order | None:
     )
     order.refresh_from_db()
     if changed:
-        logger.info("order=%s paid session=%s", order.pk, session.id)
+        _log_change(order, Status.PAID, session.id, session.payment_intent_id)
     elif not order.paid:
         logger.error(
             "Stripe took payment for order=%s session=%s, but the order is %s: refund it",
@@ -165,7 +163,7 @@ def cancel(order: Order) -> Order:
                 return sync_from_stripe(session) or locked
         locked.status = Status.CANCELED
         locked.save(update_fields=["status", "updated_at"])
-        logger.info("order=%s canceled by the buyer", locked.pk)
+        _log_change(locked, Status.CANCELED, locked.stripe_session_id, None, " by the buyer")
         return locked
 
 
@@ -191,6 +189,7 @@ def reconcile(*, older_than: timedelta) -> Counter[str]:
         if not order.stripe_session_id:
             # Checkout never opened for it, so nothing can be paid once its window has passed.
             if order.checkout_expires_at < now and _transition(order, Status.EXPIRED):
+                _log_change(order, Status.EXPIRED, None, None, ": its checkout never opened")
                 outcomes[Status.EXPIRED] += 1
             else:
                 outcomes["waiting"] += 1
@@ -200,10 +199,13 @@ def reconcile(*, older_than: timedelta) -> Counter[str]:
         except CheckoutSessionNotFound:
             # Nobody can pay a session Stripe does not know, nor can we prove it was not paid.
             if _transition(order, Status.NEEDS_REVIEW):
-                logger.error(
-                    "order=%s needs review session=%s: Stripe no longer knows the session",
-                    order.pk,
+                _log_change(
+                    order,
+                    Status.NEEDS_REVIEW,
                     order.stripe_session_id,
+                    None,
+                    ": Stripe no longer knows the session",
+                    level=logging.ERROR,
                 )
                 outcomes[Status.NEEDS_REVIEW] += 1
             continue
@@ -279,7 +281,7 @@ def _create_checkout_session(order: Order, site_url: str) -> CheckoutSession:
 def _finish_unpaid(session: CheckoutSession, status: Status) -> Order | None:
     order = _order_named_by(session)
     if order is not None and _transition(order, status):
-        logger.info("order=%s %s session=%s", order.pk, status, session.id)
+        _log_change(order, status, session.id, session.payment_intent_id)
         order.refresh_from_db()
     return order
 
@@ -289,6 +291,33 @@ def _transition(order: Order, status: Status) -> bool:
         Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
             status=status, updated_at=timezone.now()
         )
+    )
+
+
+def _log_change(
+    order: Order,
+    status: Status,
+    session_id: str | None,
+    payment_intent_id: str | None,
+    detail: str = "",
+    *,
+    level: int = logging.INFO,
+) -> None:
+    """The one log line of an order's change of state: called only by the caller that made it."""
+    logger.log(
+        level,
+        "order=%s %s session=%s payment_intent=%s%s",
+        order.pk,
+        status.value,
+        session_id or "-",
+        payment_intent_id or "-",
+        detail,
+        extra={
+            "order_id": order.pk,
+            "order_status": status.value,
+            "session_id": session_id,
+            "payment_intent_id": payment_intent_id,
+        },
     )
 
 
