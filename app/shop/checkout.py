@@ -10,10 +10,12 @@ import logging
 import re
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -150,10 +152,7 @@ def sync_from_stripe(session: CheckoutSession) -> Order | None:
 
 def cancel(order: Order) -> Order:
     """The buyer left Checkout. End the session at Stripe first, so it can never be paid later."""
-    with transaction.atomic():
-        # The row lock keeps the expiry webhook, which the expire call itself triggers,
-        # from racing this transition.
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+    with _locked_while_asking_stripe(order) as locked:
         if locked.status != Status.PENDING:
             return locked
         if locked.stripe_session_id:
@@ -161,9 +160,10 @@ def cancel(order: Order) -> Order:
             if session.status != "expired":
                 # Paid in another tab before the buyer landed here: Stripe's word wins.
                 return sync_from_stripe(session) or locked
-        locked.status = Status.CANCELED
-        locked.save(update_fields=["status", "updated_at"])
-        _log_change(locked, Status.CANCELED, locked.stripe_session_id, None, " by the buyer")
+        # Conditional, since without a row lock (SQLite) the expiry webhook may be first.
+        if _transition(locked, Status.CANCELED):
+            _log_change(locked, Status.CANCELED, locked.stripe_session_id, None, " by the buyer")
+        locked.refresh_from_db()
         return locked
 
 
@@ -239,10 +239,7 @@ def _order_for_form(product: Product, quantity: int, form_token: uuid.UUID, visi
 
 def _open_checkout_session(order: Order, site_url: str) -> Order:
     try:
-        with transaction.atomic():
-            # Racing posts of one form queue on this row lock, so only the first asks Stripe
-            # for a session; the rest find it saved. The gateway's timeouts bound the wait.
-            locked = Order.objects.select_for_update().select_related("product").get(pk=order.pk)
+        with _locked_while_asking_stripe(order) as locked:
             if locked.status != Status.PENDING or locked.stripe_session_url:
                 return locked
             try:
@@ -254,10 +251,14 @@ def _open_checkout_session(order: Order, site_url: str) -> Order:
                 locked.checkout_expires_at = timezone.now() + CHECKOUT_LIFETIME
                 locked.save(update_fields=["checkout_attempt", "checkout_expires_at"])
                 session = _create_checkout_session(locked, site_url)
-            locked.stripe_session_id = session.id
-            locked.stripe_session_url = session.url or ""
-            locked.save(update_fields=["stripe_session_id", "stripe_session_url", "updated_at"])
+            # Racing creates under one key get the same session, so whichever saves it wins.
+            Order.objects.filter(pk=locked.pk, stripe_session_id__isnull=True).update(
+                stripe_session_id=session.id,
+                stripe_session_url=session.url or "",
+                updated_at=timezone.now(),
+            )
             logger.info("order=%s checkout session=%s opened", locked.pk, session.id)
+            locked.refresh_from_db()
             return locked
     except PaymentRequestInvalid as refusal:
         logger.error("Stripe refused to open a checkout for order=%s, even afresh", order.pk)
@@ -268,6 +269,24 @@ def _open_checkout_session(order: Order, site_url: str) -> Order:
         if error.needs_new_idempotency_key:
             Order.objects.filter(pk=order.pk).update(checkout_attempt=F("checkout_attempt") + 1)
         raise
+
+
+@contextmanager
+def _locked_while_asking_stripe(order: Order) -> Iterator[Order]:
+    """The order, locked against racing requests while we ask Stripe about it.
+
+    On PostgreSQL that is the order's row lock: racing posts of one form queue on it, so only
+    the first asks Stripe for a session and the rest find it saved; the expiry webhook that a
+    cancel triggers waits too. The gateway's timeouts bound the wait. SQLite has only one
+    write lock for the whole database, and holding it across a slow Stripe call would lock
+    every other buyer out; there the idempotency key keeps racing creates to one session,
+    and every write is conditional.
+    """
+    if not connection.features.has_select_for_update:
+        yield Order.objects.select_related("product").get(pk=order.pk)
+        return
+    with transaction.atomic():
+        yield Order.objects.select_for_update().select_related("product").get(pk=order.pk)
 
 
 def _create_checkout_session(order: Order, site_url: str) -> CheckoutSession:

@@ -137,19 +137,20 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    tmp_dir: Path, database_route: Callable[[str], str] | None = None
+    tmp_dir: Path, database_route: Callable[[str], str] | None = None, *, sqlite: bool = False
 ) -> Iterator[Stack]:
     """Start the database, the simulator and gunicorn; stop them all on the way out.
 
     `database_route` maps the fresh database's URL to the one gunicorn is given, say
-    through a `DatabaseProxy`.
+    through a `DatabaseProxy`. `sqlite` serves from SQLite whatever DATABASE_URL says, as
+    `make run` does.
     """
     _require_collected_static_files()
     port = _free_port()
     base_url = f"http://{HOST}:{port}"
     gunicorn_log, simulator_log = tmp_dir / "gunicorn.log", tmp_dir / "stripe_sim.log"
     with ExitStack() as stack:
-        database_url = stack.enter_context(_fresh_database(tmp_dir))
+        database_url = stack.enter_context(_fresh_database(tmp_dir, sqlite=sqlite))
         server_database_url = database_route(database_url) if database_route else database_url
         simulator_url = stack.enter_context(
             running_simulator(simulator_log, f"{base_url}/stripe/webhook/", WEBHOOK_SECRET)
@@ -268,11 +269,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _fresh_database(tmp_dir: Path) -> Iterator[str]:
+def _fresh_database(tmp_dir: Path, *, sqlite: bool = False) -> Iterator[str]:
     """A new, empty database beside the one DATABASE_URL names (a temp file for SQLite)."""
     url = os.environ.get("DATABASE_URL", "")
     parts = urlsplit(url)
-    if not url or parts.scheme == "sqlite":
+    if sqlite or not url or parts.scheme == "sqlite":
         yield f"sqlite:///{tmp_dir / 'shop.sqlite3'}"
         return
     if parts.scheme not in POSTGRES_SCHEMES:
