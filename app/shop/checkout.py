@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
@@ -57,7 +57,7 @@ def start_checkout(
     The same form posted again (double click, refresh, back button, a racing request)
     finds the same order and so the same session.
     """
-    order = _order_for_form(product, quantity, form_token, visitor)
+    order = _order_for_form(product, quantity, form_token, visitor, site_url)
     if order.visitor != visitor or (order.product_id, order.quantity) != (product.pk, quantity):
         raise CheckoutRefused(
             "This form was already used for another order. Please choose again below."
@@ -187,12 +187,7 @@ def reconcile(*, older_than: timedelta) -> Counter[str]:
     stale = Order.objects.filter(status=Status.PENDING, created_at__lt=now - older_than)
     for order in stale.order_by("pk").iterator():
         if not order.stripe_session_id:
-            # Checkout never opened for it, so nothing can be paid once its window has passed.
-            if order.checkout_expires_at < now and _transition(order, Status.EXPIRED):
-                _log_change(order, Status.EXPIRED, None, None, ": its checkout never opened")
-                outcomes[Status.EXPIRED] += 1
-            else:
-                outcomes["waiting"] += 1
+            outcomes[_reopen_or_expire(order, now)] += 1
             continue
         try:
             session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
@@ -217,7 +212,27 @@ def reconcile(*, older_than: timedelta) -> Counter[str]:
     return outcomes
 
 
-def _order_for_form(product: Product, quantity: int, form_token: uuid.UUID, visitor: str) -> Order:
+def _reopen_or_expire(order: Order, now: datetime) -> str:
+    """An order whose session id was never saved: the worker may have died after Stripe
+    created the session. The create is replayed under the same key and parameters, so
+    Stripe answers with that session; once the window has passed nothing can be paid."""
+    if order.checkout_expires_at < now:
+        if not _transition(order, Status.EXPIRED):
+            return "waiting"
+        _log_change(order, Status.EXPIRED, None, None, ": its checkout never opened")
+        return Status.EXPIRED
+    if not order.checkout_site_url:
+        return "waiting"
+    try:
+        reopened = _open_checkout_session(order, order.checkout_site_url)
+    except (PaymentProviderError, CheckoutFailed):
+        return "unreachable"
+    return "reopened" if reopened.stripe_session_id else "waiting"
+
+
+def _order_for_form(
+    product: Product, quantity: int, form_token: uuid.UUID, visitor: str, site_url: str
+) -> Order:
     try:
         with transaction.atomic():
             return Order.objects.create(
@@ -228,6 +243,7 @@ def _order_for_form(product: Product, quantity: int, form_token: uuid.UUID, visi
                 visitor=visitor,
                 form_token=form_token,
                 checkout_expires_at=timezone.now() + CHECKOUT_LIFETIME,
+                checkout_site_url=site_url,
             )
     except IntegrityError:
         # A racing insert of the same token waits on the unique index, then lands here.

@@ -53,6 +53,8 @@ class Order(models.Model):
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     # Fixed at creation so that a retried create sends Stripe identical parameters.
     checkout_expires_at = models.DateTimeField()
+    # Where Stripe sends the buyer back, so reconcile_orders can replay the very same create.
+    checkout_site_url = models.CharField(max_length=200, blank=True)
     # Bumped only when Stripe saved a failure under the previous idempotency key.
     checkout_attempt = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -133,6 +134,32 @@ class Stack:
     database: Database
     simulator: Simulator
     logs: tuple[Path, ...]
+    gunicorn_pid: int
+    env: dict[str, str]
+
+    def kill_workers(self) -> None:
+        """SIGKILL every gunicorn worker, as the OOM killer would; the master starts new ones."""
+        children = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.gunicorn_pid)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against the stack's database and simulator."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=APP_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return result.stdout
 
 
 @contextmanager
@@ -171,6 +198,8 @@ def running_stack(
             database=Database(database_url),
             simulator=Simulator(simulator_url),
             logs=(gunicorn_log, simulator_log),
+            gunicorn_pid=gunicorn.pid,
+            env=env,
         )
 
 
