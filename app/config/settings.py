@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -133,6 +134,13 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", STRIPE_DEFAULT_API_BASE).rstrip("/"
 STRIPE_SIMULATED = STRIPE_API_BASE != STRIPE_DEFAULT_API_BASE
 STRIPE_CHECKOUT_ORIGIN = env_str("STRIPE_CHECKOUT_ORIGIN") or (
     STRIPE_API_BASE if STRIPE_SIMULATED else "https://checkout.stripe.com"
+)
+# Idempotency keys are scoped to the Stripe account, which several environments may share in
+# test mode. The default differs per deployment (secret key and database) and is the same on
+# every replica of one.
+_DEPLOYMENT = f"{SECRET_KEY}|{DATABASES['default'].get('HOST')}|{DATABASES['default']['NAME']}"
+STRIPE_IDEMPOTENCY_PREFIX = env_str("STRIPE_IDEMPOTENCY_PREFIX") or (
+    "shop-" + hashlib.sha256(_DEPLOYMENT.encode()).hexdigest()[:12]
 )
 
 # Content-Security-Policy: our own assets only; the Buy form's POST redirects to Checkout,

@@ -107,13 +107,18 @@ def create_checkout_session(order: Order, *, success_url: str, cancel_url: str) 
         "metadata": {"order_id": str(order.pk)},
         "expires_at": int(order.checkout_expires_at.timestamp()),
     }
-    key = f"checkout-order-{order.pk}-{order.checkout_attempt}"
+    key = idempotency_key(order)
     with _translated_errors("create a Checkout Session", order_id=order.pk):
         session = _client().v1.checkout.sessions.create(
             params=params,  # type: ignore[arg-type]
             options={"idempotency_key": key},
         )
     return _to_checkout_session(session.to_dict())
+
+
+def idempotency_key(order: Order, attempt: int | None = None) -> str:
+    attempt = order.checkout_attempt if attempt is None else attempt
+    return f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-order-{order.pk}-{attempt}"
 
 
 def retrieve_checkout_session(session_id: str) -> CheckoutSession:

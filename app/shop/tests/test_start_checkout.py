@@ -8,6 +8,7 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
@@ -63,7 +64,10 @@ def test_the_idempotency_key_is_stable_for_the_order(
     buy(client, product)
     order = Order.objects.get()
     [request] = simulator.requests()
-    assert request["idempotency_key"] == f"checkout-order-{order.pk}-0"
+    assert (
+        request["idempotency_key"]
+        == f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-order-{order.pk}-0"
+    )
 
 
 def test_the_same_form_posted_again_reuses_the_order_and_its_session(
