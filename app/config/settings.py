@@ -143,6 +143,13 @@ STRIPE_IDEMPOTENCY_PREFIX = env_str("STRIPE_IDEMPOTENCY_PREFIX") or (
     "shop-" + hashlib.sha256(_DEPLOYMENT.encode()).hexdigest()[:12]
 )
 
+# Abuse: orders one visitor, or one client address, may create per minute. Counted in the
+# database, so every replica sees the same count.
+ORDERS_PER_MINUTE_PER_VISITOR = env_int("ORDERS_PER_MINUTE_PER_VISITOR", 10)
+ORDERS_PER_MINUTE_PER_ADDRESS = env_int("ORDERS_PER_MINUTE_PER_ADDRESS", 30)
+# The proxy whose X-Forwarded-For names the client (gunicorn trusts the same addresses).
+TRUSTED_PROXIES = env_list("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
 # Content-Security-Policy: our own assets only; the Buy form's POST redirects to Checkout,
 # and browsers apply form-action to that redirect too.
 CONTENT_SECURITY_POLICY = {

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 # skew and a retry some minutes later under the same idempotency key.
 CHECKOUT_LIFETIME = timedelta(minutes=45)
 RECENT_ORDERS_SHOWN = 20
+THROTTLE_WINDOW = timedelta(minutes=1)
 CANCEL_SALT = "shop.cancel-link"
 # An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
 ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
@@ -45,19 +47,31 @@ class CheckoutRefused(Exception):
     """The submitted form cannot become a payment; the message tells the buyer why."""
 
 
+class CheckoutThrottled(Exception):
+    """Too many new orders from this visitor or address in the last minute."""
+
+
 class CheckoutFailed(Exception):
     """Stripe refused to open a checkout for the order even afresh: the same form won't help."""
 
 
 def start_checkout(
-    *, product: Product, quantity: int, form_token: uuid.UUID, visitor: str, site_url: str
+    *,
+    product: Product,
+    quantity: int,
+    form_token: uuid.UUID,
+    visitor: str,
+    site_url: str,
+    client_address: str | None = None,
 ) -> Order:
     """Turn one submitted Buy form into one order with one open Checkout Session.
 
     The same form posted again (double click, refresh, back button, a racing request)
     finds the same order and so the same session.
     """
-    order = _order_for_form(product, quantity, form_token, visitor, site_url)
+    order = Order.objects.filter(form_token=form_token).first() or _new_order(
+        product, quantity, form_token, visitor, site_url, client_address
+    )
     if order.visitor != visitor or (order.product_id, order.quantity) != (product.pk, quantity):
         raise CheckoutRefused(
             "This form was already used for another order. Please choose again below."
@@ -230,8 +244,35 @@ def _reopen_or_expire(order: Order, now: datetime) -> str:
     return "reopened" if reopened.stripe_session_id else "waiting"
 
 
+def _new_order(
+    product: Product,
+    quantity: int,
+    form_token: uuid.UUID,
+    visitor: str,
+    site_url: str,
+    client_address: str | None,
+) -> Order:
+    """The order for a form seen for the first time, unless its sender creates too many."""
+    recent = Order.objects.filter(created_at__gte=timezone.now() - THROTTLE_WINDOW)
+    if recent.filter(visitor=visitor).count() >= settings.ORDERS_PER_MINUTE_PER_VISITOR or (
+        client_address
+        and recent.filter(client_address=client_address).count()
+        >= settings.ORDERS_PER_MINUTE_PER_ADDRESS
+    ):
+        logger.warning("Throttled a new order from visitor=%s address=%s", visitor, client_address)
+        raise CheckoutThrottled(
+            "You are placing orders too quickly. Please wait a minute and try again."
+        )
+    return _order_for_form(product, quantity, form_token, visitor, site_url, client_address)
+
+
 def _order_for_form(
-    product: Product, quantity: int, form_token: uuid.UUID, visitor: str, site_url: str
+    product: Product,
+    quantity: int,
+    form_token: uuid.UUID,
+    visitor: str,
+    site_url: str,
+    client_address: str | None,
 ) -> Order:
     try:
         with transaction.atomic():
@@ -244,6 +285,7 @@ def _order_for_form(
                 form_token=form_token,
                 checkout_expires_at=timezone.now() + CHECKOUT_LIFETIME,
                 checkout_site_url=site_url,
+                client_address=client_address,
             )
     except IntegrityError:
         # A racing insert of the same token waits on the unique index, then lands here.

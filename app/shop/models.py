@@ -46,6 +46,8 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # The browser session that placed the order: My Orders shows only these.
     visitor = models.CharField(max_length=64)
+    # Where the order came from, for throttling order creation per address.
+    client_address = models.GenericIPAddressField(null=True, blank=True)
     # One rendered Buy form, one order: the unique index is the exactly-once guard.
     form_token = models.UUIDField(unique=True)
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
@@ -66,6 +68,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["visitor", "-created_at"], name="order_visitor_recent"),
             models.Index(fields=["status", "created_at"], name="order_status_age"),
+            models.Index(fields=["client_address", "created_at"], name="order_address_recent"),
         ]
         constraints = [
             models.CheckConstraint(

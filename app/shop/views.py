@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import render
@@ -91,7 +93,15 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
             form_token=form.cleaned_data["form_token"],
             visitor=visitor,
             site_url=request.build_absolute_uri("/").rstrip("/"),
+            client_address=_client_address(request),
         )
+    except checkout.CheckoutThrottled as refusal:
+        # The form was not used, so it keeps its token for the click a minute later.
+        response = _refuse_form(
+            request, form, str(refusal), status=HTTPStatus.TOO_MANY_REQUESTS, keep_token=True
+        )
+        response["Retry-After"] = str(int(checkout.THROTTLE_WINDOW.total_seconds()))
+        return response
     except checkout.CheckoutRefused as refusal:
         return _refuse_form(request, form, str(refusal), status=HTTPStatus.CONFLICT)
     except checkout.CheckoutFailed as failure:
@@ -248,6 +258,20 @@ def _visitor_or_new(request: HttpRequest) -> str:
 
 def _time_of_day(moment: datetime) -> str:
     return f"{moment:%H:%M} UTC"
+
+
+def _client_address(request: HttpRequest) -> str | None:
+    """The client's address: the proxy's word for it when the request came through the proxy."""
+    address = request.META.get("REMOTE_ADDR", "")
+    trusted = settings.TRUSTED_PROXIES
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and ("*" in trusted or address in trusted):
+        # The proxy appends the address it saw last; earlier entries are the client's to forge.
+        address = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def _see_other(url: str) -> HttpResponseRedirect:

@@ -33,6 +33,7 @@ from shop.tests.conftest import (
     flashes,
     session_id_of,
 )
+from shop.tests.test_models import make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -302,8 +303,10 @@ def test_no_buy_form_fields_get_a_5xx(
         posted["token"] = form["token"]
     fields = {name: value for name, value in posted.items() if value is not None}
     response = client.post("/checkout/", fields)
-    assert response.status_code in (HTTPStatus.SEE_OTHER, HTTPStatus.BAD_REQUEST)
-    if response.status_code == HTTPStatus.BAD_REQUEST:
+    # Many valid forms in a row are throttled: a 429 is one more refusal with a message.
+    refusals = (HTTPStatus.BAD_REQUEST, HTTPStatus.TOO_MANY_REQUESTS)
+    assert response.status_code in (HTTPStatus.SEE_OTHER, *refusals)
+    if response.status_code in refusals:
         assert flashes(response)
 
 
@@ -374,3 +377,50 @@ def test_stripe_being_unavailable_is_logged_as_a_warning_not_an_error(
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert any(r.levelno == logging.WARNING for r in caplog.records)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_visitor_creating_orders_too_fast_gets_429_and_nothing_more_is_created(
+    client: Client, simulator: Simulator, product: Product, settings
+) -> None:
+    for _ in range(settings.ORDERS_PER_MINUTE_PER_VISITOR):
+        assert buy(client, product).status_code == HTTPStatus.SEE_OTHER
+    created, asked = Order.objects.count(), len(simulator.requests())
+
+    response = buy(client, product)
+
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert "You are placing orders too quickly" in " ".join(flashes(response))
+    assert (Order.objects.count(), len(simulator.requests())) == (created, asked)
+    # A form already used is no new order: it still finds its own.
+    assert Order.objects.filter(status="pending").exists()
+
+
+def test_orders_from_one_address_are_throttled_across_visitors_and_replicas(
+    simulator: Simulator, product: Product, settings
+) -> None:
+    settings.ORDERS_PER_MINUTE_PER_ADDRESS = 3
+    # Orders another replica created from this address count too: the count is in the database.
+    for visitor in ("replica-a", "replica-b"):
+        make_order(product, visitor=visitor, client_address="203.0.113.7")
+    first = Client(REMOTE_ADDR="203.0.113.7")
+    assert buy(first, product).status_code == HTTPStatus.SEE_OTHER
+
+    second = Client(REMOTE_ADDR="203.0.113.7")
+    assert buy(second, product).status_code == HTTPStatus.TOO_MANY_REQUESTS
+    elsewhere = Client(REMOTE_ADDR="198.51.100.1")
+    assert buy(elsewhere, product).status_code == HTTPStatus.SEE_OTHER
+    assert Order.objects.filter(client_address="203.0.113.7").count() == 3
+
+
+def test_the_address_behind_a_trusted_proxy_is_the_forwarded_one(
+    simulator: Simulator, product: Product, settings
+) -> None:
+    settings.ORDERS_PER_MINUTE_PER_ADDRESS = 1
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    alice = Client(**proxy, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    bob = Client(**proxy, HTTP_X_FORWARDED_FOR="198.51.100.1")
+    assert buy(alice, product).status_code == HTTPStatus.SEE_OTHER
+    assert buy(bob, product).status_code == HTTPStatus.SEE_OTHER
+    # Only the proxy may say where a request came from; anyone else's header is ignored.
+    spoofer = Client(REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="192.0.2.99")
+    assert buy(spoofer, product).status_code == HTTPStatus.TOO_MANY_REQUESTS
