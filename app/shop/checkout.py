@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -37,6 +39,10 @@ logger = logging.getLogger(__name__)
 CHECKOUT_LIFETIME = timedelta(minutes=45)
 RECENT_ORDERS_SHOWN = 20
 THROTTLE_WINDOW = timedelta(minutes=1)
+# Cron runs reconcile_orders every five minutes; a run stops starting work before the next.
+RECONCILE_BUDGET = timedelta(minutes=4)
+# Any fixed number of our own, the same in every process: pg_try_advisory_lock's key.
+RECONCILE_LOCK_ID = 8_240_517
 CANCEL_SALT = "shop.cancel-link"
 # An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
 ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
@@ -194,36 +200,89 @@ def order_id_from_cancel_token(token: str) -> int | None:
         return None
 
 
-def reconcile(*, older_than: timedelta) -> Counter[str]:
-    """Settle pending orders whose webhook may have been lost. Returns a count per outcome."""
-    outcomes: Counter[str] = Counter()
-    now = timezone.now()
-    stale = Order.objects.filter(status=Status.PENDING, created_at__lt=now - older_than)
-    for order in stale.order_by("pk").iterator():
-        if not order.stripe_session_id:
-            outcomes[_reopen_or_expire(order, now)] += 1
-            continue
-        try:
-            session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
-        except CheckoutSessionNotFound:
-            # Nobody can pay a session Stripe does not know, nor can we prove it was not paid.
-            if _transition(order, Status.NEEDS_REVIEW):
-                _log_change(
-                    order,
-                    Status.NEEDS_REVIEW,
-                    order.stripe_session_id,
-                    None,
-                    ": Stripe no longer knows the session",
-                    level=logging.ERROR,
-                )
-                outcomes[Status.NEEDS_REVIEW] += 1
-            continue
-        except PaymentProviderError:
-            outcomes["unreachable"] += 1
-            continue
-        settled = sync_from_stripe(session)
-        outcomes[settled.status if settled and settled.status != Status.PENDING else "waiting"] += 1
-    return outcomes
+def reconcile(
+    *, older_than: timedelta, budget: timedelta = RECONCILE_BUDGET, concurrency: int = 4
+) -> Counter[str]:
+    """Settle pending orders whose webhook may have been lost. Returns a count per outcome.
+
+    Overlapping runs (a slow run still going when cron starts the next) never work the same
+    orders: the second one finds the lock taken and stops. A run asks Stripe about several
+    orders at once and starts no new one after its time budget, so a Stripe outage cannot
+    make runs pile up; what it left is the next run's.
+    """
+    with _reconcile_lock() as locked:
+        if not locked:
+            logger.warning("reconcile: another run holds the lock; this one does nothing")
+            return Counter({"skipped, another run is working": 1})
+        now = timezone.now()
+        deadline = time.monotonic() + budget.total_seconds()
+        stale = Order.objects.filter(status=Status.PENDING, created_at__lt=now - older_than)
+        orders = list(stale.order_by("pk"))
+        outcomes: Counter[str] = Counter()
+        # Only the calls to Stripe run in the pool; the database work stays on this thread.
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            answers = {
+                order.pk: pool.submit(_ask_stripe, order.stripe_session_id, deadline)
+                for order in orders
+                if order.stripe_session_id
+            }
+            for order in orders:
+                if order.pk in answers:
+                    outcomes[_settle_from(order, answers[order.pk].result())] += 1
+                elif time.monotonic() > deadline:
+                    outcomes["deferred"] += 1
+                else:
+                    outcomes[_reopen_or_expire(order, now)] += 1
+        return outcomes
+
+
+@contextmanager
+def _reconcile_lock() -> Iterator[bool]:
+    """A PostgreSQL advisory lock for the run's length. SQLite (`make run`) has no such lock
+    and serves one machine, where cron's runs do not overlap in practice."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RECONCILE_LOCK_ID])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [RECONCILE_LOCK_ID])
+
+
+def _ask_stripe(session_id: str, deadline: float) -> CheckoutSession | PaymentProviderError | None:
+    if time.monotonic() > deadline:
+        return None
+    try:
+        return stripe_gateway.retrieve_checkout_session(session_id)
+    except PaymentProviderError as error:
+        return error
+
+
+def _settle_from(order: Order, answer: CheckoutSession | PaymentProviderError | None) -> str:
+    if answer is None:
+        return "deferred"
+    if isinstance(answer, CheckoutSessionNotFound):
+        # Nobody can pay a session Stripe does not know, nor can we prove it was not paid.
+        if not _transition(order, Status.NEEDS_REVIEW):
+            return "waiting"
+        _log_change(
+            order,
+            Status.NEEDS_REVIEW,
+            order.stripe_session_id,
+            None,
+            ": Stripe no longer knows the session",
+            level=logging.ERROR,
+        )
+        return Status.NEEDS_REVIEW
+    if isinstance(answer, PaymentProviderError):
+        return "unreachable"
+    settled = sync_from_stripe(answer)
+    return settled.status if settled and settled.status != Status.PENDING else "waiting"
 
 
 def _reopen_or_expire(order: Order, now: datetime) -> str:

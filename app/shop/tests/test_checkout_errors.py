@@ -233,8 +233,9 @@ def test_a_stalled_stripe_holds_the_buyer_less_than_ten_seconds(
 def test_a_session_created_after_the_buyer_gave_up_is_the_one_the_next_click_gets(
     client: Client, simulator: Simulator, product: Product
 ) -> None:
-    # Stripe creates the session, then answers after the read timeout.
-    simulator.fault(method="POST", path="/v1/checkout/sessions", delay=4.0)
+    # Stripe creates the session, then answers after the read timeout and after the library's
+    # retries (at most 2.5 + 0.5 + 1.0 s in, each told 409 while the first runs) have given up.
+    simulator.fault(method="POST", path="/v1/checkout/sessions", delay=7.0)
     form = buy_form(client, product)
     assert client.post("/checkout/", form).status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert Order.objects.get().checkout_attempt == 0
