@@ -3,8 +3,9 @@
 A database that accepts connections and never answers holds each connecting thread for the
 whole connect timeout. Letting every worker thread wait so would leave none for the
 liveness probe, and the runtime would restart healthy containers. So only a few threads
-connect at a time; while one of them has been at it for longer than a healthy database
-ever takes, the others give up at once, as if the database had refused.
+connect at a time. The others wait their turn while connections keep being made, however
+slowly a busy machine makes them; once one attempt has been stuck for 1.5 s and none has
+succeeded for as long, they give up at once, as if the database had refused.
 """
 
 from __future__ import annotations
@@ -16,24 +17,27 @@ from typing import Any
 from django.db.backends.postgresql import base
 
 CONNECTING_AT_ONCE = 2
-# A healthy database connects in milliseconds, even on a busy machine.
-SLOW_CONNECT_SECONDS = 1.0
+# Well under a liveness probe's usual 2 s timeout, well over a healthy connect.
+STUCK_SECONDS = 1.5
 QUEUE_POLL_SECONDS = 0.05
 
 _slots = threading.BoundedSemaphore(CONNECTING_AT_ONCE)
 _lock = threading.Lock()
 _started: dict[int, float] = {}
+_last_success = 0.0
 
 
-def _oldest_attempt_seconds() -> float:
+def _stuck() -> bool:
     with _lock:
-        return time.monotonic() - min(_started.values(), default=time.monotonic())
+        now = time.monotonic()
+        oldest = min(_started.values(), default=now)
+        return now - oldest > STUCK_SECONDS and now - _last_success > STUCK_SECONDS
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         while not _slots.acquire(timeout=QUEUE_POLL_SECONDS):
-            if _oldest_attempt_seconds() > SLOW_CONNECT_SECONDS:
+            if _stuck():
                 raise self.Database.OperationalError(
                     "The database has not answered other threads' connection attempts."
                 )
@@ -41,8 +45,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         with _lock:
             _started[me] = time.monotonic()
         try:
-            return super().get_new_connection(conn_params)
+            new_connection = super().get_new_connection(conn_params)
         finally:
             with _lock:
                 del _started[me]
             _slots.release()
+        _succeeded()
+        return new_connection
+
+
+def _succeeded() -> None:
+    global _last_success
+    with _lock:
+        _last_success = time.monotonic()
