@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import math
 import os
+import traceback
 from pathlib import Path
 
 from gunicorn.glogging import Logger
+from pythonjsonlogger.json import JsonFormatter
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 APP_DIR = Path(__file__).resolve().parent.parent / "app"
@@ -66,13 +68,44 @@ errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
-class ProbeQuietLogger(Logger):
-    """Health probes every few seconds would drown the access log."""
+# The request id is read from the response, where the app put nginx's X-Request-ID or its own.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+# The same choice as the app's (config/settings.py): JSON unless DEBUG asks for plain lines.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or (
+    "plain" if os.environ.get("DEBUG", "").strip().lower() in ("1", "true", "yes", "on") else "json"
+)
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+RENAMED_FIELDS = {"asctime": "time", "levelname": "level", "name": "logger"}
+
+
+class ShopLogger(Logger):
+    """gunicorn's logs in the app's format, with the request id; probes stay out."""
+
+    def setup(self, cfg):  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        if LOG_FORMAT != "json":
+            return
+        formatter = JsonFormatter(JSON_FIELDS, rename_fields=RENAMED_FIELDS)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(formatter)
 
     def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
-        if environ.get("PATH_INFO") in PROBE_PATHS:
+        # Health probes every few seconds would drown the access log.
+        if environ.get("PATH_INFO") in PROBE_PATHS or not self.access_log_enabled:
             return
-        super().access(resp, req, environ, request_time)
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        fields = {
+            "request_id": atoms["{x-request-id}o"],
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "status": atoms["s"],
+            "duration_ms": atoms["M"],
+        }
+        try:
+            self.access_log.info(self.cfg.access_log_format, atoms, extra=fields)
+        except Exception:
+            self.error(traceback.format_exc())
 
 
-logger_class = ProbeQuietLogger
+logger_class = ShopLogger

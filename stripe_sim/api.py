@@ -39,8 +39,9 @@ class ApiCall:
 
 
 def create_session(call: ApiCall) -> Response:
-    request = parse_session_create(call.params, int(time.time()))
-    session = call.state.sessions.create(request, call.sim.config.public_url, call.api_version)
+    now = call.sim.now()
+    request = parse_session_create(call.params, now)
+    session = call.state.sessions.create(request, call.sim.config.public_url, call.api_version, now)
     logger.info("created %s for %s %s", session.id, session.amount_total, session.currency)
     return json_response(HTTPStatus.OK, session.to_api())
 
@@ -91,12 +92,13 @@ def stripe_error(
 
 
 def handle(sim: Simulator, request: Request) -> Response:
+    received_at = time.monotonic()
     state = sim.state
     key = request.header("Idempotency-Key") if request.method == "POST" else None
     response = _answer(sim, state, request, key)
     status = None if response.drop else int(response.status)
     replayed = REPLAYED_HEADER in response.headers
-    state.requests.record(request.method, request.path, key, status, replayed)
+    state.requests.record(request.method, request.path, key, status, replayed, received_at)
     return response
 
 

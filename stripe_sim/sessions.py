@@ -7,7 +7,6 @@ so two concurrent payments of one session cannot both succeed.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -88,8 +87,9 @@ class SessionStore:
         self._lock = threading.Lock()
         self._sessions: dict[str, CheckoutSession] = {}
 
-    def create(self, request: SessionCreate, public_url: str, api_version: str) -> CheckoutSession:
-        now = int(time.time())
+    def create(
+        self, request: SessionCreate, public_url: str, api_version: str, now: int
+    ) -> CheckoutSession:
         session_id = new_id("cs_test_", 58)
         items = request.line_items
         total = sum(item.amount for item in items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,14 @@ DEFAULT_API_VERSION = "2026-10-28.endive"
 # Well known on purpose: it only guards a local simulator, and the app must be able to share it.
 DEFAULT_WEBHOOK_SECRET = "whsec_stripe_sim_local_only"  # noqa: S105
 MAX_DUPLICATE_DELIVERIES = 10
-CONFIGURABLE = ("webhook_url", "webhook_secret", "duplicate_deliveries", "hold_events")
+MAX_CLOCK_OFFSET_SECONDS = 7 * 24 * 60 * 60
+CONFIGURABLE = (
+    "webhook_url",
+    "webhook_secret",
+    "duplicate_deliveries",
+    "hold_events",
+    "clock_offset",
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class Config:
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     duplicate_deliveries: int = 1
     hold_events: bool = False
+    # Seconds Stripe's clock runs ahead of ours (negative: behind), for skew and time passing.
+    clock_offset: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +72,15 @@ def check_config_changes(changes: dict[str, Any]) -> None:
         raise ValueError(f"duplicate_deliveries must be between 1 and {MAX_DUPLICATE_DELIVERIES}.")
     if not isinstance(changes.get("hold_events", False), bool):
         raise ValueError("hold_events must be true or false.")
+    offset = changes.get("clock_offset", 0)
+    if (
+        not isinstance(offset, int | float)
+        or isinstance(offset, bool)
+        or not abs(offset) <= MAX_CLOCK_OFFSET_SECONDS
+    ):
+        raise ValueError(
+            f"clock_offset must be a number of seconds within ±{MAX_CLOCK_OFFSET_SECONDS}."
+        )
 
 
 class RequestLog:
@@ -76,8 +95,11 @@ class RequestLog:
         idempotency_key: str | None,
         status: int | None,
         replayed: bool,
+        received_at: float,
     ) -> None:
         entry = {
+            # Monotonic seconds when the request arrived, so tests can read attempts' spacing.
+            "received_at": received_at,
             "method": method,
             "path": path,
             "idempotency_key": idempotency_key,
@@ -116,6 +138,10 @@ class Simulator:
         with self._lock:
             retired, self.state = self.state, State()
         retired.events.retired.set()
+
+    def now(self) -> int:
+        """Stripe's clock: ours plus the configured offset."""
+        return int(time.time() + self.config.clock_offset)
 
     def configure(self, **changes: Any) -> Config:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -42,17 +43,21 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: probes answer before host validation and the HTTPS redirect.
+    "shop.request_id.RequestIdMiddleware",
+    # Probes answer before host validation and the HTTPS redirect.
     "shop.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that can refuse a request, so every refusal carries these headers too.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "shop.middleware.AllowedHostMiddleware",
+    "shop.middleware.DatabaseOutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -87,8 +92,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # requests wait their turn instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 else:
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
-        "DB_CONNECT_TIMEOUT", 5
+    DATABASES["default"]["ENGINE"] = "shop.postgresql"
+    # Short, so that no request holds a worker thread for long while the database is out.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        connect_timeout=env_int("DB_CONNECT_TIMEOUT", 2),
+        options=f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT', 5) * 1000}",
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -129,6 +137,20 @@ STRIPE_CHECKOUT_ORIGIN = (
     if STRIPE_SIMULATED
     else "https://checkout.stripe.com"
 )
+# Idempotency keys are scoped to the Stripe account, which several environments may share in
+# test mode. The default differs per deployment (secret key and database) and is the same on
+# every replica of one.
+_DEPLOYMENT = f"{SECRET_KEY}|{DATABASES['default'].get('HOST')}|{DATABASES['default']['NAME']}"
+STRIPE_IDEMPOTENCY_PREFIX = env_str("STRIPE_IDEMPOTENCY_PREFIX") or (
+    "shop-" + hashlib.sha256(_DEPLOYMENT.encode()).hexdigest()[:12]
+)
+
+# Abuse: orders one visitor, or one client address, may create per minute. Counted in the
+# database, so every replica sees the same count.
+ORDERS_PER_MINUTE_PER_VISITOR = env_int("ORDERS_PER_MINUTE_PER_VISITOR", 10)
+ORDERS_PER_MINUTE_PER_ADDRESS = env_int("ORDERS_PER_MINUTE_PER_ADDRESS", 30)
+# The proxy whose X-Forwarded-For names the client (gunicorn trusts the same addresses).
+TRUSTED_PROXIES = env_list("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # Content-Security-Policy: our own assets only; the Buy form's POST redirects to Checkout,
 # and browsers apply form-action to that redirect too.
@@ -161,19 +183,30 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Logging: everything to stdout, where the container runtime collects it.
+# Logging: everything to stdout, where the container runtime collects it. JSON in
+# production, one readable line per record for `make run`.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json").lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "shop.request_id.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
         },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
@@ -192,6 +225,8 @@ if SENTRY_DSN:
         dsn=SENTRY_DSN,
         integrations=[DjangoIntegration()],
         environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        # The image sets it to the git revision it was built from.
+        release=env_str("SENTRY_RELEASE") or None,
         traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
         send_default_pii=False,
     )

@@ -6,3 +6,5 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("shop.urls")),
 ]
+
+handler500 = "shop.views.server_error"

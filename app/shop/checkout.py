@@ -7,24 +7,45 @@ reconcile command all hand Stripe's own view of a Checkout Session to `fulfil`.
 from __future__ import annotations
 
 import logging
+import re
+import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from shop import stripe_gateway
 from shop.models import Order, OrderStatus, Product
-from shop.stripe_gateway import CheckoutSession, PaymentProviderError
+from shop.stripe_gateway import (
+    CheckoutSession,
+    CheckoutSessionNotFound,
+    PaymentProviderError,
+    PaymentRequestInvalid,
+)
 
 logger = logging.getLogger(__name__)
 
-# Stripe refuses an expires_at less than 30 minutes ahead; one spare minute absorbs clock skew.
-CHECKOUT_LIFETIME = timedelta(minutes=31)
+# Stripe refuses an expires_at less than 30 minutes ahead; fifteen spare minutes absorb clock
+# skew and a retry some minutes later under the same idempotency key.
+CHECKOUT_LIFETIME = timedelta(minutes=45)
 RECENT_ORDERS_SHOWN = 20
+THROTTLE_WINDOW = timedelta(minutes=1)
+# Cron runs reconcile_orders every five minutes; a run stops starting work before the next.
+RECONCILE_BUDGET = timedelta(minutes=4)
+# Any fixed number of our own, the same in every process: pg_try_advisory_lock's key.
+RECONCILE_LOCK_ID = 8_240_517
+CANCEL_SALT = "shop.cancel-link"
+# An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
+ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
 Status = Order.Status
 
 
@@ -32,15 +53,31 @@ class CheckoutRefused(Exception):
     """The submitted form cannot become a payment; the message tells the buyer why."""
 
 
+class CheckoutThrottled(Exception):
+    """Too many new orders from this visitor or address in the last minute."""
+
+
+class CheckoutFailed(Exception):
+    """Stripe refused to open a checkout for the order even afresh: the same form won't help."""
+
+
 def start_checkout(
-    *, product: Product, quantity: int, form_token: uuid.UUID, visitor: str, site_url: str
+    *,
+    product: Product,
+    quantity: int,
+    form_token: uuid.UUID,
+    visitor: str,
+    site_url: str,
+    client_address: str | None = None,
 ) -> Order:
     """Turn one submitted Buy form into one order with one open Checkout Session.
 
     The same form posted again (double click, refresh, back button, a racing request)
     finds the same order and so the same session.
     """
-    order = _order_for_form(product, quantity, form_token, visitor)
+    order = Order.objects.filter(form_token=form_token).first() or _new_order(
+        product, quantity, form_token, visitor, site_url, client_address
+    )
     if order.visitor != visitor or (order.product_id, order.quantity) != (product.pk, quantity):
         raise CheckoutRefused(
             "This form was already used for another order. Please choose again below."
@@ -62,6 +99,12 @@ def recent_orders(visitor: str | None) -> list[Order]:
     )
 
 
+def order_for_session(session_id: str, visitor: str | None) -> Order | None:
+    if not visitor:
+        return None
+    return Order.objects.filter(stripe_session_id=session_id, visitor=visitor).first()
+
+
 def confirm_payment(session_id: str) -> Order | None:
     """The buyer came back from Checkout: ask Stripe how it went, never the query string."""
     return sync_from_stripe(stripe_gateway.retrieve_checkout_session(session_id))
@@ -75,15 +118,17 @@ def fulfil(session: CheckoutSession) -> Order | None:
     if session.status != "complete" or session.payment_status != "paid":
         return order
     if session.amount_total != order.amount_cents or session.currency != order.currency:
-        logger.error(
-            "Refusing to fulfil order=%s session=%s: Stripe charged %s %s, the order is %s %s",
-            order.pk,
-            session.id,
-            session.amount_total,
-            session.currency,
-            order.amount_cents,
-            order.currency,
-        )
+        if _transition(order, Status.NEEDS_REVIEW):
+            _log_change(
+                order,
+                Status.NEEDS_REVIEW,
+                session.id,
+                session.payment_intent_id,
+                f": Stripe charged {session.amount_total} {session.currency}, "
+                f"the order is {order.amount_cents} {order.currency}",
+                level=logging.ERROR,
+            )
+            order.refresh_from_db()
         return order
     now = timezone.now()
     # The conditional UPDATE makes racing callers (webhook, success page, duplicates) safe:
@@ -96,7 +141,7 @@ def fulfil(session: CheckoutSession) -> Order | None:
     )
     order.refresh_from_db()
     if changed:
-        logger.info("order=%s paid session=%s", order.pk, session.id)
+        _log_change(order, Status.PAID, session.id, session.payment_intent_id)
     elif not order.paid:
         logger.error(
             "Stripe took payment for order=%s session=%s, but the order is %s: refund it",
@@ -127,10 +172,7 @@ def sync_from_stripe(session: CheckoutSession) -> Order | None:
 
 def cancel(order: Order) -> Order:
     """The buyer left Checkout. End the session at Stripe first, so it can never be paid later."""
-    with transaction.atomic():
-        # The row lock keeps the expiry webhook, which the expire call itself triggers,
-        # from racing this transition.
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+    with _locked_while_asking_stripe(order) as locked:
         if locked.status != Status.PENDING:
             return locked
         if locked.stripe_session_id:
@@ -138,36 +180,159 @@ def cancel(order: Order) -> Order:
             if session.status != "expired":
                 # Paid in another tab before the buyer landed here: Stripe's word wins.
                 return sync_from_stripe(session) or locked
-        locked.status = Status.CANCELED
-        locked.save(update_fields=["status", "updated_at"])
-        logger.info("order=%s canceled by the buyer", locked.pk)
+        # Conditional, since without a row lock (SQLite) the expiry webhook may be first.
+        if _transition(locked, Status.CANCELED):
+            _log_change(locked, Status.CANCELED, locked.stripe_session_id, None, " by the buyer")
+        locked.refresh_from_db()
         return locked
 
 
-def reconcile(*, older_than: timedelta) -> Counter[str]:
-    """Settle pending orders whose webhook may have been lost. Returns a count per outcome."""
-    outcomes: Counter[str] = Counter()
-    now = timezone.now()
-    stale = Order.objects.filter(status=Status.PENDING, created_at__lt=now - older_than)
-    for order in stale.order_by("pk").iterator():
-        if not order.stripe_session_id:
-            # Checkout never opened for it, so nothing can be paid once its window has passed.
-            if order.checkout_expires_at < now and _transition(order, Status.EXPIRED):
-                outcomes[Status.EXPIRED] += 1
-            else:
-                outcomes["waiting"] += 1
-            continue
-        try:
-            session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
-        except PaymentProviderError:
-            outcomes["unreachable"] += 1
-            continue
-        settled = sync_from_stripe(session)
-        outcomes[settled.status if settled and settled.status != Status.PENDING else "waiting"] += 1
-    return outcomes
+def cancel_token(order: Order) -> str:
+    """The order's id, signed: the cancel link is a GET that no other site can forge."""
+    # Deterministic, so a retried create sends Stripe the very same cancel_url.
+    return signing.Signer(salt=CANCEL_SALT).sign(str(order.pk))
 
 
-def _order_for_form(product: Product, quantity: int, form_token: uuid.UUID, visitor: str) -> Order:
+def order_id_from_cancel_token(token: str) -> int | None:
+    try:
+        return int(signing.Signer(salt=CANCEL_SALT).unsign(token))
+    except signing.BadSignature:
+        return None
+
+
+def reconcile(
+    *, older_than: timedelta, budget: timedelta = RECONCILE_BUDGET, concurrency: int = 4
+) -> Counter[str]:
+    """Settle pending orders whose webhook may have been lost. Returns a count per outcome.
+
+    Overlapping runs (a slow run still going when cron starts the next) never work the same
+    orders: the second one finds the lock taken and stops. A run asks Stripe about several
+    orders at once and starts no new one after its time budget, so a Stripe outage cannot
+    make runs pile up; what it left is the next run's.
+    """
+    with _reconcile_lock() as locked:
+        if not locked:
+            logger.warning("reconcile: another run holds the lock; this one does nothing")
+            return Counter({"skipped, another run is working": 1})
+        now = timezone.now()
+        deadline = time.monotonic() + budget.total_seconds()
+        stale = Order.objects.filter(status=Status.PENDING, created_at__lt=now - older_than)
+        orders = list(stale.order_by("pk"))
+        outcomes: Counter[str] = Counter()
+        # Only the calls to Stripe run in the pool; the database work stays on this thread.
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            answers = {
+                order.pk: pool.submit(_ask_stripe, order.stripe_session_id, deadline)
+                for order in orders
+                if order.stripe_session_id
+            }
+            for order in orders:
+                if order.pk in answers:
+                    outcomes[_settle_from(order, answers[order.pk].result())] += 1
+                elif time.monotonic() > deadline:
+                    outcomes["deferred"] += 1
+                else:
+                    outcomes[_reopen_or_expire(order, now)] += 1
+        return outcomes
+
+
+@contextmanager
+def _reconcile_lock() -> Iterator[bool]:
+    """A PostgreSQL advisory lock for the run's length. SQLite (`make run`) has no such lock
+    and serves one machine, where cron's runs do not overlap in practice."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RECONCILE_LOCK_ID])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [RECONCILE_LOCK_ID])
+
+
+def _ask_stripe(session_id: str, deadline: float) -> CheckoutSession | PaymentProviderError | None:
+    if time.monotonic() > deadline:
+        return None
+    try:
+        return stripe_gateway.retrieve_checkout_session(session_id)
+    except PaymentProviderError as error:
+        return error
+
+
+def _settle_from(order: Order, answer: CheckoutSession | PaymentProviderError | None) -> str:
+    if answer is None:
+        return "deferred"
+    if isinstance(answer, CheckoutSessionNotFound):
+        # Nobody can pay a session Stripe does not know, nor can we prove it was not paid.
+        if not _transition(order, Status.NEEDS_REVIEW):
+            return "waiting"
+        _log_change(
+            order,
+            Status.NEEDS_REVIEW,
+            order.stripe_session_id,
+            None,
+            ": Stripe no longer knows the session",
+            level=logging.ERROR,
+        )
+        return Status.NEEDS_REVIEW
+    if isinstance(answer, PaymentProviderError):
+        return "unreachable"
+    settled = sync_from_stripe(answer)
+    return settled.status if settled and settled.status != Status.PENDING else "waiting"
+
+
+def _reopen_or_expire(order: Order, now: datetime) -> str:
+    """An order whose session id was never saved: the worker may have died after Stripe
+    created the session. The create is replayed under the same key and parameters, so
+    Stripe answers with that session; once the window has passed nothing can be paid."""
+    if order.checkout_expires_at < now:
+        if not _transition(order, Status.EXPIRED):
+            return "waiting"
+        _log_change(order, Status.EXPIRED, None, None, ": its checkout never opened")
+        return Status.EXPIRED
+    if not order.checkout_site_url:
+        return "waiting"
+    try:
+        reopened = _open_checkout_session(order, order.checkout_site_url)
+    except (PaymentProviderError, CheckoutFailed):
+        return "unreachable"
+    return "reopened" if reopened.stripe_session_id else "waiting"
+
+
+def _new_order(
+    product: Product,
+    quantity: int,
+    form_token: uuid.UUID,
+    visitor: str,
+    site_url: str,
+    client_address: str | None,
+) -> Order:
+    """The order for a form seen for the first time, unless its sender creates too many."""
+    recent = Order.objects.filter(created_at__gte=timezone.now() - THROTTLE_WINDOW)
+    if recent.filter(visitor=visitor).count() >= settings.ORDERS_PER_MINUTE_PER_VISITOR or (
+        client_address
+        and recent.filter(client_address=client_address).count()
+        >= settings.ORDERS_PER_MINUTE_PER_ADDRESS
+    ):
+        logger.warning("Throttled a new order from visitor=%s address=%s", visitor, client_address)
+        raise CheckoutThrottled(
+            "You are placing orders too quickly. Please wait a minute and try again."
+        )
+    return _order_for_form(product, quantity, form_token, visitor, site_url, client_address)
+
+
+def _order_for_form(
+    product: Product,
+    quantity: int,
+    form_token: uuid.UUID,
+    visitor: str,
+    site_url: str,
+    client_address: str | None,
+) -> Order:
     try:
         with transaction.atomic():
             return Order.objects.create(
@@ -178,6 +343,8 @@ def _order_for_form(product: Product, quantity: int, form_token: uuid.UUID, visi
                 visitor=visitor,
                 form_token=form_token,
                 checkout_expires_at=timezone.now() + CHECKOUT_LIFETIME,
+                checkout_site_url=site_url,
+                client_address=client_address,
             )
     except IntegrityError:
         # A racing insert of the same token waits on the unique index, then lands here.
@@ -189,34 +356,68 @@ def _order_for_form(product: Product, quantity: int, form_token: uuid.UUID, visi
 
 def _open_checkout_session(order: Order, site_url: str) -> Order:
     try:
-        with transaction.atomic():
-            # Racing posts of one form queue on this row lock, so only the first asks Stripe
-            # for a session; the rest find it saved. The gateway's timeouts bound the wait.
-            locked = Order.objects.select_for_update().select_related("product").get(pk=order.pk)
+        with _locked_while_asking_stripe(order) as locked:
             if locked.status != Status.PENDING or locked.stripe_session_url:
                 return locked
-            session = stripe_gateway.create_checkout_session(
-                locked,
-                success_url=site_url
-                + reverse("checkout-success")
-                + "?session_id={CHECKOUT_SESSION_ID}",
-                cancel_url=site_url + reverse("checkout-cancel", args=[locked.pk]),
+            try:
+                session = _create_checkout_session(locked, site_url)
+            except PaymentRequestInvalid:
+                # A refused request executed nothing, so a new key may carry a fresh expiry:
+                # after a long outage the first one is too close for Stripe to accept.
+                locked.checkout_attempt += 1
+                locked.checkout_expires_at = timezone.now() + CHECKOUT_LIFETIME
+                locked.save(update_fields=["checkout_attempt", "checkout_expires_at"])
+                session = _create_checkout_session(locked, site_url)
+            # Racing creates under one key get the same session, so whichever saves it wins.
+            Order.objects.filter(pk=locked.pk, stripe_session_id__isnull=True).update(
+                stripe_session_id=session.id,
+                stripe_session_url=session.url or "",
+                updated_at=timezone.now(),
             )
-            locked.stripe_session_id = session.id
-            locked.stripe_session_url = session.url or ""
-            locked.save(update_fields=["stripe_session_id", "stripe_session_url", "updated_at"])
             logger.info("order=%s checkout session=%s opened", locked.pk, session.id)
+            locked.refresh_from_db()
             return locked
+    except PaymentRequestInvalid as refusal:
+        logger.error("Stripe refused to open a checkout for order=%s, even afresh", order.pk)
+        raise CheckoutFailed(
+            "We could not start the payment. Nothing was charged. Please choose again below."
+        ) from refusal
     except PaymentProviderError as error:
         if error.needs_new_idempotency_key:
             Order.objects.filter(pk=order.pk).update(checkout_attempt=F("checkout_attempt") + 1)
         raise
 
 
+@contextmanager
+def _locked_while_asking_stripe(order: Order) -> Iterator[Order]:
+    """The order, locked against racing requests while we ask Stripe about it.
+
+    On PostgreSQL that is the order's row lock: racing posts of one form queue on it, so only
+    the first asks Stripe for a session and the rest find it saved; the expiry webhook that a
+    cancel triggers waits too. The gateway's timeouts bound the wait. SQLite has only one
+    write lock for the whole database, and holding it across a slow Stripe call would lock
+    every other buyer out; there the idempotency key keeps racing creates to one session,
+    and every write is conditional.
+    """
+    if not connection.features.has_select_for_update:
+        yield Order.objects.select_related("product").get(pk=order.pk)
+        return
+    with transaction.atomic():
+        yield Order.objects.select_for_update().select_related("product").get(pk=order.pk)
+
+
+def _create_checkout_session(order: Order, site_url: str) -> CheckoutSession:
+    return stripe_gateway.create_checkout_session(
+        order,
+        success_url=site_url + reverse("checkout-success") + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=site_url + reverse("checkout-cancel", args=[cancel_token(order)]),
+    )
+
+
 def _finish_unpaid(session: CheckoutSession, status: OrderStatus) -> Order | None:
     order = _order_named_by(session)
     if order is not None and _transition(order, status):
-        logger.info("order=%s %s session=%s", order.pk, status, session.id)
+        _log_change(order, status, session.id, session.payment_intent_id)
         order.refresh_from_db()
     return order
 
@@ -229,9 +430,36 @@ def _transition(order: Order, status: OrderStatus) -> bool:
     )
 
 
+def _log_change(
+    order: Order,
+    status: Status,
+    session_id: str | None,
+    payment_intent_id: str | None,
+    detail: str = "",
+    *,
+    level: int = logging.INFO,
+) -> None:
+    """The one log line of an order's change of state: called only by the caller that made it."""
+    logger.log(
+        level,
+        "order=%s %s session=%s payment_intent=%s%s",
+        order.pk,
+        status.value,
+        session_id or "-",
+        payment_intent_id or "-",
+        detail,
+        extra={
+            "order_id": order.pk,
+            "order_status": status.value,
+            "session_id": session_id,
+            "payment_intent_id": payment_intent_id,
+        },
+    )
+
+
 def _order_named_by(session: CheckoutSession) -> Order | None:
     order_id = session.client_reference_id
-    if not order_id or not order_id.isdigit() or session.metadata_order_id != order_id:
+    if not order_id or not ORDER_ID.fullmatch(order_id) or session.metadata_order_id != order_id:
         logger.info("session=%s names none of our orders", session.id)
         return None
     order = (

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -18,11 +19,14 @@ def issue_form_token(product_id: int, visitor: str) -> str:
     """A fresh one-time token for one rendered Buy form, bound to its product and its visitor.
 
     Nothing is stored: rendering the page writes no row; the order's unique form_token
-    column is what makes a token one-time. A first-time visitor's forms name the visitor
-    id they will get, so racing first posts from one page all act as the same buyer.
+    column is what makes a token one-time. The visitor is only in the HMAC, never in the
+    token: a token proves nothing about who posts it, the session cookie does.
     """
-    signer = signing.TimestampSigner(salt=BUY_FORM_SALT)
-    return signer.sign(f"{product_id}-{uuid.uuid4().hex}-{visitor}")
+    return _signer(visitor).sign(f"{product_id}-{uuid.uuid4().hex}")
+
+
+def _signer(visitor: str) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=f"{BUY_FORM_SALT}:{visitor}")
 
 
 def new_visitor_id() -> str:
@@ -30,6 +34,8 @@ def new_visitor_id() -> str:
 
 
 class BuyForm(forms.Form):
+    """The Buy form as posted by `visitor`, the id from the browser's signed session cookie."""
+
     product_id = forms.IntegerField(
         widget=forms.HiddenInput,
         error_messages={
@@ -54,6 +60,10 @@ class BuyForm(forms.Form):
         error_messages={"required": "This form is not valid. Please try again."},
     )
 
+    def __init__(self, data: Mapping[str, Any], *, visitor: str | None) -> None:
+        super().__init__(data)
+        self.visitor = visitor
+
     def clean_product_id(self) -> Product:
         product = Product.objects.filter(pk=self.cleaned_data["product_id"], active=True).first()
         if product is None:
@@ -66,19 +76,21 @@ class BuyForm(forms.Form):
         product, token = cleaned.get("product_id"), cleaned.get("token")
         if product is None or token is None:
             return cleaned
-        try:
-            value = signing.TimestampSigner(salt=BUY_FORM_SALT).unsign(
-                token, max_age=FORM_TOKEN_MAX_AGE
+        if self.visitor is None:
+            raise forms.ValidationError(
+                "Your session expired before the form was sent. Please try again."
             )
+        try:
+            value = _signer(self.visitor).unsign(token, max_age=FORM_TOKEN_MAX_AGE)
         except signing.SignatureExpired:
             raise forms.ValidationError("This page is too old. Please try again.") from None
         except signing.BadSignature:
+            # Forged, or issued to another browser: the same answer, so it reveals nothing.
             raise forms.ValidationError("This form is not valid. Please try again.") from None
-        product_id, token_hex, visitor = value.split("-")
+        product_id, _, token_hex = value.partition("-")
         if product_id != str(product.pk):
             raise forms.ValidationError("This form is not valid. Please try again.")
         cleaned["form_token"] = uuid.UUID(token_hex)
-        cleaned["visitor"] = visitor
         return cleaned
 
     @property

@@ -30,6 +30,9 @@ class OrderStatus(models.TextChoices):
     CANCELED = "canceled", "Canceled"
     EXPIRED = "expired", "Expired"
     FAILED = "failed", "Payment failed"
+    # Stripe took money that does not match the order, or no longer knows its session:
+    # final, until a person looks.
+    NEEDS_REVIEW = "needs_review", "Needs review"
 
 
 class Order(models.Model):
@@ -43,6 +46,8 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # The browser session that placed the order: My Orders shows only these.
     visitor = models.CharField(max_length=64)
+    # Where the order came from, for throttling order creation per address.
+    client_address = models.GenericIPAddressField(null=True, blank=True)
     # One rendered Buy form, one order: the unique index is the exactly-once guard.
     form_token = models.UUIDField(unique=True)
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
@@ -50,6 +55,8 @@ class Order(models.Model):
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     # Fixed at creation so that a retried create sends Stripe identical parameters.
     checkout_expires_at = models.DateTimeField()
+    # Where Stripe sends the buyer back, so reconcile_orders can replay the very same create.
+    checkout_site_url = models.CharField(max_length=200, blank=True)
     # Bumped only when Stripe saved a failure under the previous idempotency key.
     checkout_attempt = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -61,6 +68,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["visitor", "-created_at"], name="order_visitor_recent"),
             models.Index(fields=["status", "created_at"], name="order_status_age"),
+            models.Index(fields=["client_address", "created_at"], name="order_address_recent"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -5,8 +5,10 @@ Everything above it sees plain dataclasses and two exception types, never the `s
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +31,8 @@ READ_TIMEOUT_SECONDS = 2.5
 MAX_NETWORK_RETRIES = 2
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 CHECKOUT_EVENT_PREFIX = "checkout.session."
+EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
+CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
 
 
 class PaymentProviderError(Exception):
@@ -45,6 +49,10 @@ class PaymentProviderUnavailable(PaymentProviderError):
 
 class CheckoutSessionNotFound(PaymentProviderError):
     """Stripe knows no Checkout Session with that id."""
+
+
+class PaymentRequestInvalid(PaymentProviderError):
+    """Stripe refused the request as invalid (a 400): it executed nothing."""
 
 
 class InvalidWebhook(Exception):
@@ -99,19 +107,24 @@ def create_checkout_session(order: Order, *, success_url: str, cancel_url: str) 
         "metadata": {"order_id": str(order.pk)},
         "expires_at": int(order.checkout_expires_at.timestamp()),
     }
-    key = f"checkout-order-{order.pk}-{order.checkout_attempt}"
+    key = idempotency_key(order)
     with _translated_errors("create a Checkout Session", order_id=order.pk):
         session = _client().v1.checkout.sessions.create(
             params=params,  # type: ignore[arg-type]
             options={"idempotency_key": key},
         )
-    return _to_checkout_session(session)
+    return _to_checkout_session(session.to_dict())
+
+
+def idempotency_key(order: Order, attempt: int | None = None) -> str:
+    attempt = order.checkout_attempt if attempt is None else attempt
+    return f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-order-{order.pk}-{attempt}"
 
 
 def retrieve_checkout_session(session_id: str) -> CheckoutSession:
     with _translated_errors("retrieve a Checkout Session", session_id=session_id):
         session = _client().v1.checkout.sessions.retrieve(session_id)
-    return _to_checkout_session(session)
+    return _to_checkout_session(session.to_dict())
 
 
 def expire_checkout_session(session_id: str) -> CheckoutSession:
@@ -119,28 +132,59 @@ def expire_checkout_session(session_id: str) -> CheckoutSession:
     try:
         with _translated_errors("expire a Checkout Session", session_id=session_id):
             session = _client().v1.checkout.sessions.expire(session_id)
+    except PaymentRequestInvalid:
+        # Stripe's answer for a session that is no longer open: completed or expired already.
+        return retrieve_checkout_session(session_id)
     except (PaymentProviderUnavailable, CheckoutSessionNotFound):
         raise
     except PaymentProviderError:
-        # Stripe refuses to expire a session that was completed or has expired already.
-        return retrieve_checkout_session(session_id)
-    return _to_checkout_session(session)
+        logger.error(
+            "Stripe refused to expire session=%s; it stays open until it expires", session_id
+        )
+        raise
+    return _to_checkout_session(session.to_dict())
 
 
 def parse_webhook(payload: bytes, signature: str | None) -> WebhookEvent:
+    """Verify and read a webhook. Anything not shaped like Stripe's events is InvalidWebhook."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         raise InvalidWebhook("STRIPE_WEBHOOK_SECRET is not set, so no webhook can be verified.")
+    if not signature or not signature.isascii():
+        # The library's constant-time compare raises TypeError on non-ASCII text.
+        raise InvalidWebhook("Bad signature: the Stripe-Signature header is missing or not ASCII.")
     try:
-        event = stripe.Webhook.construct_event(payload, signature, secret)
+        stripe.WebhookSignature.verify_header(
+            payload, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+        body = json.loads(payload)
     except stripe.SignatureVerificationError as error:
         raise InvalidWebhook(f"Bad signature: {error.user_message or error}") from None
     except ValueError as error:
         raise InvalidWebhook(f"Malformed body: {error}") from None
+    return _to_webhook_event(body)
+
+
+def _to_webhook_event(body: Any) -> WebhookEvent:
+    if not isinstance(body, dict):
+        raise InvalidWebhook("Malformed body: an event is a JSON object.")
+    event_id, event_type = body.get("id"), body.get("type")
+    if not isinstance(event_id, str) or not EVENT_ID.fullmatch(event_id):
+        raise InvalidWebhook("Malformed body: the event has no valid id.")
+    if not isinstance(event_type, str) or not event_type:
+        raise InvalidWebhook("Malformed body: the event has no type.")
     session = None
-    if event.type.startswith(CHECKOUT_EVENT_PREFIX):
-        session = _to_checkout_session(event.data.object)
-    return WebhookEvent(id=event.id, type=event.type, session=session)
+    if event_type.startswith(CHECKOUT_EVENT_PREFIX):
+        data = body.get("data")
+        session_data = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(session_data, dict) or not is_checkout_session_id(session_data.get("id")):
+            raise InvalidWebhook("Malformed body: the event names no Checkout Session.")
+        session = _to_checkout_session(session_data)
+    return WebhookEvent(id=event_id, type=event_type, session=session)
+
+
+def is_checkout_session_id(value: Any) -> bool:
+    return isinstance(value, str) and CHECKOUT_SESSION_ID.fullmatch(value) is not None
 
 
 @lru_cache(maxsize=4)
@@ -194,6 +238,10 @@ def _translate(error: stripe.StripeError) -> PaymentProviderError:
         return PaymentProviderUnavailable(try_again, needs_new_idempotency_key=True)
     if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
         return CheckoutSessionNotFound("We could not find that payment.")
+    if isinstance(error, stripe.InvalidRequestError) and error.http_status == 400:
+        return PaymentRequestInvalid(
+            "Our payment provider refused the request. Nothing was charged; please try again later."
+        )
     if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
         logger.error("Stripe refused our API key; check STRIPE_SECRET_KEY")
     return PaymentProviderError(
@@ -201,23 +249,30 @@ def _translate(error: stripe.StripeError) -> PaymentProviderError:
     )
 
 
-def _to_checkout_session(session: Any) -> CheckoutSession:
-    metadata = _field(session, "metadata")
-    payment_intent = _field(session, "payment_intent")
-    if payment_intent is not None and not isinstance(payment_intent, str):
-        payment_intent = payment_intent["id"]
+def _to_checkout_session(session: Mapping[str, Any]) -> CheckoutSession:
+    """Stripe's session (an API answer or a webhook's object) as plain values of known types."""
+    metadata = session.get("metadata")
+    payment_intent = session.get("payment_intent")
+    if isinstance(payment_intent, Mapping):
+        payment_intent = payment_intent.get("id")
     return CheckoutSession(
         id=session["id"],
-        status=_field(session, "status") or "",
-        payment_status=_field(session, "payment_status") or "",
-        amount_total=_field(session, "amount_total"),
-        currency=_field(session, "currency"),
-        client_reference_id=_field(session, "client_reference_id"),
-        metadata_order_id=_field(metadata, "order_id") if metadata is not None else None,
-        payment_intent_id=payment_intent,
-        url=_field(session, "url"),
+        status=_text(session.get("status")) or "",
+        payment_status=_text(session.get("payment_status")) or "",
+        amount_total=_whole_number(session.get("amount_total")),
+        currency=_text(session.get("currency")),
+        client_reference_id=_text(session.get("client_reference_id")),
+        metadata_order_id=(
+            _text(metadata.get("order_id")) if isinstance(metadata, Mapping) else None
+        ),
+        payment_intent_id=_text(payment_intent),
+        url=_text(session.get("url")),
     )
 
 
-def _field(stripe_object: Any, name: str) -> Any:
-    return stripe_object[name] if name in stripe_object else None  # noqa: SIM401 - no .get()
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _whole_number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -7,6 +7,6 @@ urlpatterns = [
     path("orders/", views.my_orders, name="my-orders"),
     path("checkout/", views.start_checkout, name="checkout"),
     path("checkout/success/", views.checkout_success, name="checkout-success"),
-    path("checkout/cancel/<int:order_id>/", views.checkout_cancel, name="checkout-cancel"),
+    path("checkout/cancel/<str:token>/", views.checkout_cancel, name="checkout-cancel"),
     path("stripe/webhook/", webhooks.stripe_webhook, name="stripe-webhook"),
 ]

@@ -1,32 +1,61 @@
 from __future__ import annotations
 
+import ipaddress
 import logging
-import re
 from dataclasses import dataclass
+from datetime import datetime
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from shop import checkout
+from shop import checkout, stripe_gateway
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, Product
-from shop.stripe_gateway import CheckoutSessionNotFound, PaymentProviderError
+from shop.responses import expected
+from shop.stripe_gateway import (
+    CheckoutSessionNotFound,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
 VISITOR_SESSION_KEY = "visitor"
-CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
+PLAIN_SERVER_ERROR = (
+    "<!doctype html><title>Something went wrong</title>"
+    "<h1>Something went wrong on our side.</h1>"
+    "<p>Nothing was charged twice; please try again in a moment.</p>"
+    '<p><a href="/">Back to the shop</a></p>'
+)
 ALREADY_DONE = {
     Order.Status.PAID: "That order is already paid. Thank you!",
     Order.Status.CANCELED: "That order was canceled. Choose again below to start a new one.",
     Order.Status.EXPIRED: "That checkout expired. Choose again below to start a new order.",
     Order.Status.FAILED: "The payment for that order failed. Choose again below to retry.",
+    Order.Status.NEEDS_REVIEW: "The payment we received does not match the order, so we are "
+    "reviewing it. We will be in touch; please do not pay again.",
+}
+
+
+# What the cancel page says follows the order's real state once Stripe has answered.
+CANCEL_OUTCOMES = {
+    Order.Status.CANCELED: "Order #{pk} was canceled. You were not charged.",
+    Order.Status.PAID: "Order #{pk} was already paid. Thank you!",
+    # Completed with a delayed method (a bank debit): Stripe can no longer cancel it.
+    Order.Status.PENDING: "The payment for order #{pk} is being processed and can no longer be "
+    "canceled. It will show as paid or failed once it clears.",
+    Order.Status.EXPIRED: "The checkout for order #{pk} had already expired. You were not charged.",
+    Order.Status.FAILED: "The payment for order #{pk} failed. You were not charged.",
+    Order.Status.NEEDS_REVIEW: "The payment for order #{pk} does not match the order, so we are "
+    "reviewing it. We will be in touch.",
 }
 
 
@@ -38,12 +67,12 @@ class ProductCard:
     error: str = ""
 
 
-@require_GET
+@require_safe
 def storefront(request: HttpRequest) -> HttpResponse:
     return render_storefront(request)
 
 
-@require_GET
+@require_safe
 @never_cache
 def my_orders(request: HttpRequest) -> HttpResponse:
     """My Orders alone, polled by the page while an order awaits Stripe's confirmation."""
@@ -52,8 +81,9 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def start_checkout(request: HttpRequest) -> HttpResponse:
-    form = BuyForm(request.POST)
-    if not form.is_valid():
+    visitor = _visitor(request)
+    form = BuyForm(request.POST, visitor=visitor)
+    if not form.is_valid() or visitor is None:
         errors = " ".join(str(error) for errors in form.errors.values() for error in errors)
         return _refuse_form(request, form, errors, status=HTTPStatus.BAD_REQUEST)
     try:
@@ -61,15 +91,27 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
             product=form.product,
             quantity=form.cleaned_data["quantity"],
             form_token=form.cleaned_data["form_token"],
-            visitor=_adopt_visitor(request, form.cleaned_data["visitor"]),
+            visitor=visitor,
             site_url=request.build_absolute_uri("/").rstrip("/"),
+            client_address=_client_address(request),
         )
+    except checkout.CheckoutThrottled as refusal:
+        # The form was not used, so it keeps its token for the click a minute later.
+        response = _refuse_form(
+            request, form, str(refusal), status=HTTPStatus.TOO_MANY_REQUESTS, keep_token=True
+        )
+        response["Retry-After"] = str(int(checkout.THROTTLE_WINDOW.total_seconds()))
+        return response
     except checkout.CheckoutRefused as refusal:
         return _refuse_form(request, form, str(refusal), status=HTTPStatus.CONFLICT)
+    except checkout.CheckoutFailed as failure:
+        return _refuse_form(request, form, str(failure), status=HTTPStatus.BAD_GATEWAY)
     except PaymentProviderError as error:
         # The same token stays in the form, so the next click retries this very order.
-        return _refuse_form(
-            request, form, str(error), status=HTTPStatus.SERVICE_UNAVAILABLE, keep_token=True
+        return expected(
+            _refuse_form(
+                request, form, str(error), status=HTTPStatus.SERVICE_UNAVAILABLE, keep_token=True
+            )
         )
     if order.status == Order.Status.PENDING:
         return _see_other(order.stripe_session_url)
@@ -80,8 +122,12 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
 @require_GET
 def checkout_success(request: HttpRequest) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
-    if not CHECKOUT_SESSION_ID.fullmatch(session_id):
+    if not stripe_gateway.is_checkout_session_id(session_id):
         return _refuse(request, "That payment link is not valid.")
+    # Only our own sessions reach Stripe: made-up ids must not spend its rate limit.
+    order = checkout.order_for_session(session_id, _visitor(request))
+    if order is None:
+        return _refuse(request, "We could not find that payment.")
     try:
         order = checkout.confirm_payment(session_id)
     except CheckoutSessionNotFound:
@@ -107,24 +153,41 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def checkout_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
-    order = Order.objects.filter(pk=order_id, visitor=_visitor(request) or "").first()
+def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
+    order_id = checkout.order_id_from_cancel_token(token)
+    order = None
+    if order_id is not None:
+        order = Order.objects.filter(pk=order_id, visitor=_visitor(request) or "").first()
     if order is None:
         return _refuse(request, "We could not find that order.", status=HTTPStatus.NOT_FOUND)
     try:
         order = checkout.cancel(order)
+    except PaymentProviderUnavailable:
+        messages.warning(
+            request,
+            f"We could not reach Stripe to cancel order #{order.pk}; its checkout stays open "
+            f"until it expires by itself at {_time_of_day(order.checkout_expires_at)}.",
+        )
+        return _see_other(reverse("storefront"))
     except PaymentProviderError:
         messages.warning(
             request,
-            f"We could not reach Stripe to cancel order #{order.pk}. Nothing was charged, "
-            "and the checkout will expire by itself.",
+            f"We could not cancel order #{order.pk}; it will expire by itself at "
+            f"{_time_of_day(order.checkout_expires_at)}.",
         )
         return _see_other(reverse("storefront"))
-    if order.paid:
-        messages.success(request, f"Order #{order.pk} was already paid. Thank you!")
-    else:
-        messages.info(request, f"Order #{order.pk} was canceled. You were not charged.")
+    messages.info(request, CANCEL_OUTCOMES[Order.Status(order.status)].format(pk=order.pk))
     return _see_other(reverse("storefront"))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page, which must not fail itself: no database, and a fallback without assets."""
+    try:
+        return HttpResponseServerError(loader.render_to_string("500.html"))
+    except Exception:
+        # Most likely the static manifest is missing, so even asset URLs cannot be made.
+        logger.exception("The 500 page could not be rendered; sent the plain one")
+        return HttpResponseServerError(PLAIN_SERVER_ERROR)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -135,7 +198,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def render_storefront(
     request: HttpRequest, *, failed: ProductCard | None = None, status: int = HTTPStatus.OK
 ) -> HttpResponse:
-    visitor = _visitor(request) or new_visitor_id()
+    visitor = _visitor_or_new(request)
     cards = []
     for product in Product.objects.filter(active=True):
         card = failed if failed is not None and failed.product == product else ProductCard(product)
@@ -182,12 +245,33 @@ def _visitor(request: HttpRequest) -> str | None:
     return request.session.get(VISITOR_SESSION_KEY)
 
 
-def _adopt_visitor(request: HttpRequest, form_visitor: str) -> str:
-    """The browser's visitor id; a first-time visitor takes the one its form was issued for."""
+def _visitor_or_new(request: HttpRequest) -> str:
+    """The browser's visitor id, given on its first page view: a signed cookie, no row.
+
+    Every form on that page is bound to it, so racing first clicks are one buyer.
+    """
     visitor = _visitor(request)
     if visitor is None:
-        visitor = request.session[VISITOR_SESSION_KEY] = form_visitor
+        visitor = request.session[VISITOR_SESSION_KEY] = new_visitor_id()
     return visitor
+
+
+def _time_of_day(moment: datetime) -> str:
+    return f"{moment:%H:%M} UTC"
+
+
+def _client_address(request: HttpRequest) -> str | None:
+    """The client's address: the proxy's word for it when the request came through the proxy."""
+    address = request.META.get("REMOTE_ADDR", "")
+    trusted = settings.TRUSTED_PROXIES
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and ("*" in trusted or address in trusted):
+        # The proxy appends the address it saw last; earlier entries are the client's to forge.
+        address = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def _see_other(url: str) -> HttpResponseRedirect:

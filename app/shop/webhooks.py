@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from shop import checkout, stripe_gateway
 from shop.models import Order, ProcessedStripeEvent
+from shop.responses import expected
 from shop.stripe_gateway import CheckoutSession, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -36,10 +37,12 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(error)}, status=HTTPStatus.BAD_REQUEST)
     try:
         outcome = process(event)
-    except DatabaseError:
+    except DatabaseError as error:
         # Stripe retries a failed delivery for days; nothing was recorded, so the retry counts.
-        logger.exception("Could not process event=%s", event.id)
-        return JsonResponse({"error": "Try again later."}, status=HTTPStatus.SERVICE_UNAVAILABLE)
+        logger.warning("Could not process event=%s, Stripe will retry: %s", event.id, error)
+        return expected(
+            JsonResponse({"error": "Try again later."}, status=HTTPStatus.SERVICE_UNAVAILABLE)
+        )
     logger.info("event=%s type=%s %s", event.id, event.type, outcome)
     return JsonResponse({"received": True, "outcome": outcome})
 

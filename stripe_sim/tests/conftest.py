@@ -54,6 +54,7 @@ def sim(sim_server: Sim) -> Sim:
             "webhook_secret": WEBHOOK_SECRET,
             "duplicate_deliveries": 1,
             "hold_events": False,
+            "clock_offset": 0,
         },
     )
     return sim_server

@@ -147,7 +147,7 @@ class WebhookReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/stripe"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def next(self, timeout: float = 5) -> ReceivedWebhook:
+    def next(self, timeout: float = 30) -> ReceivedWebhook:
         return self.received.get(timeout=timeout)
 
     def close(self) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from http import HTTPStatus
 
 import pytest
+import stripe
 
 from stripe_sim.tests.helpers import session_params
 
@@ -107,6 +109,8 @@ def test_config_round_trips_and_rejects_bad_values(sim):
         {"webhook_url": "ftp://example.com"},
         {"duplicate_deliveries": 0},
         {"hold_events": "yes"},
+        {"clock_offset": "soon"},
+        {"clock_offset": 30 * 24 * 3600},
         {"colour": "blue"},
     ]:
         assert sim.control("POST", "/_sim/config", bad).status == HTTPStatus.BAD_REQUEST
@@ -131,3 +135,16 @@ def test_malformed_json_is_a_bad_request(sim):
     response = sim.request("POST", "/_sim/config", "{nope", {"Content-Type": "application/json"})
 
     assert response.status == HTTPStatus.BAD_REQUEST
+
+
+def test_a_clock_offset_moves_stripes_clock_for_new_sessions(client, sim):
+    sim.post("/_sim/config", {"clock_offset": 3600})
+    now = int(time.time())
+
+    session = client.v1.checkout.sessions.create(params=session_params())
+
+    assert now + 3600 <= session.created <= int(time.time()) + 3600
+    # Forty-five minutes ahead by our clock is fifteen minutes in Stripe's past.
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.checkout.sessions.create(params=session_params(expires_at=now + 45 * 60))
+    assert refused.value.param == "expires_at"

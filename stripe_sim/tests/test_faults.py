@@ -81,7 +81,8 @@ def test_429_is_a_rate_limit_error_and_saves_nothing(make_client, sim):
 def test_a_delay_beyond_the_client_timeout_is_a_connection_error_yet_the_session_exists(
     make_client, sim
 ):
-    arm(sim, delay=1.0)
+    delay = 3.0
+    arm(sim, delay=delay)
     client = make_client(timeout=0.3)
 
     started = time.monotonic()
@@ -89,7 +90,8 @@ def test_a_delay_beyond_the_client_timeout_is_a_connection_error_yet_the_session
         client.v1.checkout.sessions.create(
             params=session_params(), options={"idempotency_key": "k-slow"}
         )
-    assert time.monotonic() - started < 0.9
+    # The client gave up before the answer existed: ten times its timeout is a loose backstop.
+    assert time.monotonic() - started < delay
 
     _wait_for_requests(sim, 1)
     [created] = sim.get("/_sim/sessions")
@@ -146,7 +148,7 @@ def test_an_invalid_fault_is_refused(sim):
     assert "status" in response.json()["error"]
 
 
-def _wait_for_requests(sim, count: int, timeout: float = 3) -> None:
+def _wait_for_requests(sim, count: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while len(sim.get("/_sim/requests")) < count:
         assert time.monotonic() < deadline, "the delayed request never finished"

@@ -127,13 +127,14 @@ def test_concurrent_requests_with_one_key_create_one_session(make_client, sim):
 
 
 def test_a_request_in_flight_makes_the_same_key_conflict(sim):
-    sim.post("/_sim/faults", {"method": "POST", "path": CREATE, "delay": 0.6})
+    # Long enough that the second request lands inside it however busy the machine is.
+    sim.post("/_sim/faults", {"method": "POST", "path": CREATE, "delay": 3.0})
     body = form_encode(session_params())
     slow = threading.Thread(
         target=sim.api, args=("POST", CREATE, body), kwargs={"Idempotency_Key": "k-busy"}
     )
     slow.start()
-    time.sleep(0.2)  # the slow request has claimed the key and sits in its delay
+    time.sleep(0.5)  # the slow request has claimed the key and sits in its delay
     conflict = sim.api("POST", CREATE, body, Idempotency_Key="k-busy")
     slow.join()
 

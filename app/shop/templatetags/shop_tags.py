@@ -10,6 +10,7 @@ STATUS_BADGES = {
     "canceled": "text-bg-secondary",
     "expired": "text-bg-secondary",
     "failed": "text-bg-danger",
+    "needs_review": "text-bg-danger",
 }
 
 

@@ -5,20 +5,35 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
+import hypothesis
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 
-from shop.models import Product
+from shop import health
+from shop.models import Order, Product
 from shop.tests.stack import Simulator, running_simulator
 
 WEBHOOK_SECRET = "whsec_test_secret_for_the_simulator"
 requires_postgres = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    connection.vendor != "postgresql",
     reason="races need PostgreSQL's row locks: set DATABASE_URL as CI does",
 )
 SIMULATOR_KEY = "sk_test_simulator"
+# The same examples every run, so a red run is reproducible and a green one means the same.
+PROPERTY_SETTINGS = hypothesis.settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        hypothesis.HealthCheck.function_scoped_fixture,
+        hypothesis.HealthCheck.too_slow,
+    ],
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -26,6 +41,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     if engine == "sqlite3":
         return "database: SQLite (set DATABASE_URL to a PostgreSQL URL to test as CI does)"
     return f"database: {engine} at {settings.DATABASES['default']['HOST']}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_database_health() -> None:
+    """Each test starts with no outage seen and no readiness result cached."""
+    health.database_outage.clear()
+    health._last_readiness = None
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +97,12 @@ def session_id_of(response: Any) -> str:
     match = re.search(r"/c/pay/(cs_test_\w+)", response["Location"])
     assert match, f"not a Checkout redirect: {response['Location']}"
     return match.group(1)
+
+
+def cancel_path(simulator: Simulator, order: Order) -> str:
+    """Where Stripe sends the buyer who leaves Checkout: the cancel_url the shop gave it."""
+    [session] = [s for s in simulator.sessions() if s["id"] == order.stripe_session_id]
+    return urlsplit(session["cancel_url"]).path
 
 
 def flashes(response: Any) -> list[str]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -89,7 +91,13 @@ class Simulator:
     def reset(self) -> None:
         self.post("/_sim/reset")
         # A reset forgets sessions and events but keeps the config, which tests may change.
-        self.post("/_sim/config", {"duplicate_deliveries": 1, "hold_events": False})
+        self.post(
+            "/_sim/config", {"duplicate_deliveries": 1, "hold_events": False, "clock_offset": 0}
+        )
+
+    def run_clock_ahead(self, seconds: float) -> None:
+        """Stripe's clock runs this far ahead of ours: skew, or time passing at Stripe."""
+        self.post("/_sim/config", {"clock_offset": seconds})
 
     def fault(self, **fault: Any) -> None:
         self.post("/_sim/faults", fault)
@@ -126,20 +134,54 @@ class Stack:
     database: Database
     simulator: Simulator
     logs: tuple[Path, ...]
+    gunicorn_pid: int
+    env: dict[str, str]
+
+    def kill_workers(self) -> None:
+        """SIGKILL every gunicorn worker, as the OOM killer would; the master starts new ones."""
+        children = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.gunicorn_pid)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against the stack's database and simulator."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=APP_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return result.stdout
 
 
 @contextmanager
-def running_stack(tmp_dir: Path) -> Iterator[Stack]:
-    """Start the database, the simulator and gunicorn; stop them all on the way out."""
+def running_stack(
+    tmp_dir: Path, database_route: Callable[[str], str] | None = None, *, sqlite: bool = False
+) -> Iterator[Stack]:
+    """Start the database, the simulator and gunicorn; stop them all on the way out.
+
+    `database_route` maps the fresh database's URL to the one gunicorn is given, say
+    through a `DatabaseProxy`. `sqlite` serves from SQLite whatever DATABASE_URL says, as
+    `make run` does.
+    """
     port = _free_port()
     base_url = f"http://{HOST}:{port}"
     gunicorn_log, simulator_log = tmp_dir / "gunicorn.log", tmp_dir / "stripe_sim.log"
     with ExitStack() as stack:
-        database_url = stack.enter_context(_fresh_database(tmp_dir))
+        database_url = stack.enter_context(_fresh_database(tmp_dir, sqlite=sqlite))
+        server_database_url = database_route(database_url) if database_route else database_url
         simulator_url = stack.enter_context(
             running_simulator(simulator_log, f"{base_url}/stripe/webhook/", WEBHOOK_SECRET)
         )
-        env = _server_env(database_url, simulator_url, port)
+        env = _server_env(server_database_url, simulator_url, port)
         # gunicorn runs the production settings, which serve only collected static files.
         _manage(env, "collectstatic", "--noinput")
         _manage(env, "migrate", "--noinput")
@@ -157,7 +199,88 @@ def running_stack(tmp_dir: Path) -> Iterator[Stack]:
             database=Database(database_url),
             simulator=Simulator(simulator_url),
             logs=(gunicorn_log, simulator_log),
+            gunicorn_pid=gunicorn.pid,
+            env=env,
         )
+
+
+class DatabaseProxy:
+    """A TCP relay in front of PostgreSQL that can make the database vanish or hang.
+
+    up: relays every connection. down: refuses (accepts and closes at once). hang: accepts
+    and never answers, as a database whose host is overloaded or wedged. Leaving `up`
+    cuts the connections already relayed, as a restarted or failed-over database does.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.mode = "up"
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._listener = socket.create_server((HOST, 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def route(self, database_url: str) -> str:
+        parts = urlsplit(database_url)
+        netloc = f"{parts.username or 'postgres'}@{HOST}:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def set_mode(self, mode: str) -> None:
+        with self._lock:
+            self.mode = mode
+            if mode == "up":
+                return
+            cut, self._open = self._open, []
+        for sock in cut:
+            _close(sock)
+
+    def close(self) -> None:
+        self.set_mode("down")
+        _close(self._listener)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                mode = self.mode
+                if mode != "down":
+                    self._open.append(client)
+            if mode == "down":
+                _close(client)
+            elif mode == "up":
+                threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            server = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            _close(client)
+            return
+        server.settimeout(None)
+        with self._lock:
+            self._open.append(server)
+        for source, sink in ((client, server), (server, client)):
+            threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    _close(source)
+    _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def _free_port() -> int:
@@ -167,11 +290,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _fresh_database(tmp_dir: Path) -> Iterator[str]:
+def _fresh_database(tmp_dir: Path, *, sqlite: bool = False) -> Iterator[str]:
     """A new, empty database beside the one DATABASE_URL names (a temp file for SQLite)."""
     url = os.environ.get("DATABASE_URL", "")
     parts = urlsplit(url)
-    if not url or parts.scheme == "sqlite":
+    if sqlite or not url or parts.scheme == "sqlite":
         yield f"sqlite:///{tmp_dir / 'shop.sqlite3'}"
         return
     if parts.scheme not in POSTGRES_SCHEMES:

@@ -19,6 +19,7 @@ from shop.tests.conftest import (
     SIMULATOR_KEY,
     Simulator,
     buy,
+    cancel_path,
     flashes,
     requires_postgres,
     session_id_of,
@@ -92,18 +93,60 @@ def test_another_visitors_success_url_reveals_nothing(
     assert 'data-testid="order-row"' not in response.content.decode()
 
 
+@pytest.mark.parametrize("whose", ["made-up", "another-visitors"])
+def test_the_success_page_asks_stripe_only_about_the_visitors_own_sessions(
+    client: Client, simulator: Simulator, product: Product, whose: str
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    simulator.pay(session_id)
+    if whose == "made-up":
+        session_id = "cs_test_" + "a" * 58
+    stranger = Client()
+    stranger.get("/")
+
+    for _ in range(5):
+        response = stranger.get(f"/checkout/success/?session_id={session_id}")
+        assert response.status_code == HTTPStatus.BAD_REQUEST
+        assert "We could not find that payment." in flashes(response)
+
+    assert simulator.requests(method="GET", path=f"/v1/checkout/sessions/{session_id}") == []
+    assert Order.objects.get().status == "pending"
+
+
 @pytest.mark.parametrize(
     "overrides",
     [{"amount_total": 100}, {"currency": "eur"}],
     ids=["wrong-amount", "wrong-currency"],
 )
-def test_a_payment_for_the_wrong_amount_does_not_pay_the_order(
-    client: Client, simulator: Simulator, product: Product, overrides: dict
+def test_a_payment_for_the_wrong_amount_is_held_for_review_and_logged_once(
+    client: Client,
+    simulator: Simulator,
+    product: Product,
+    overrides: dict,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     session_id = session_id_of(buy(client, product))
     simulator.pay(session_id, **overrides)
-    client.get(f"/checkout/success/?session_id={session_id}")
-    assert Order.objects.get().status == "pending"
+    [event] = simulator.events("checkout.session.completed")
+
+    with caplog.at_level(logging.INFO):
+        client.get(f"/checkout/success/?session_id={session_id}")
+        page = client.get("/")
+        client.get(f"/checkout/success/?session_id={session_id}")
+        Client().post(
+            "/stripe/webhook/",
+            event["payload"],
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=event["signature"],
+        )
+
+    order = Order.objects.get()
+    assert order.status == "needs_review" and order.paid_at is None
+    assert any("does not match the order" in text for text in flashes(page))
+    assert f'data-order-id="{order.pk}" data-status="needs_review"' in page.content.decode()
+    assert "Needs review" in page.content.decode()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and session_id in errors[0].getMessage()
 
 
 def test_a_delayed_payment_waits_until_stripe_says_paid(
@@ -159,7 +202,7 @@ def test_paid_stays_paid_whatever_comes_after(
 
     checkout.expire(expired)
     checkout.fail(session)
-    client.get(f"/checkout/cancel/{order.pk}/")
+    client.get(cancel_path(simulator, order))
 
     assert Order.objects.get().status == "paid"
 
@@ -191,8 +234,6 @@ def test_racing_confirmations_make_exactly_one_paid_transition(
         answers = list(pool.map(confirm, range(20)))
 
     assert set(answers) == {"/", "paid"}
-    transitions = [
-        r for r in caplog.records if r.getMessage().endswith(f"paid session={session_id}")
-    ]
+    transitions = [r for r in caplog.records if f"paid session={session_id} " in r.getMessage()]
     assert len(transitions) == 1
     assert Order.objects.get(pk=order.pk).status == "paid"

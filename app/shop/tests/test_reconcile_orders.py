@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import closing
 from datetime import timedelta
 from io import StringIO
 
+import psycopg2
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from shop import checkout
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy, session_id_of
+from shop.tests.conftest import Simulator, buy, requires_postgres, session_id_of
 
 pytestmark = pytest.mark.django_db
 
@@ -70,3 +75,100 @@ def test_stripe_being_down_leaves_orders_pending_and_says_so(
     simulator.fault(method="GET", path="/v1/checkout/sessions/", status=503, times=3)
     assert "unreachable: 1" in reconcile()
     assert Order.objects.get().status == "pending"
+
+
+def test_a_wrong_amount_is_counted_for_review(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    simulator.pay(session_id, amount_total=1)
+    age()
+    assert "needs_review: 1" in reconcile()
+    assert Order.objects.get().status == "needs_review"
+    assert reconcile().endswith("none\n")
+
+
+def test_an_order_whose_session_stripe_no_longer_knows_stops_being_pending(
+    client: Client, simulator: Simulator, product: Product, caplog: pytest.LogCaptureFixture
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    age()
+    simulator.reset()  # Stripe forgets every session: a 404 from now on
+
+    with caplog.at_level(logging.ERROR):
+        assert "needs_review: 1" in reconcile()
+
+    assert Order.objects.get().status == "needs_review"
+    assert any(session_id in r.getMessage() for r in caplog.records)
+    assert reconcile().endswith("none\n")
+
+
+@requires_postgres
+def test_a_run_that_overlaps_another_works_no_orders(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    simulator.pay(session_id)
+    age()
+    db = connection.settings_dict
+    # Another run, in another process, holds the lock.
+    with (
+        closing(
+            psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+        ) as other_run,
+        other_run.cursor() as cursor,
+    ):
+        cursor.execute("SELECT pg_advisory_lock(%s)", [checkout.RECONCILE_LOCK_ID])
+        output = reconcile()
+        # Released here rather than by closing: the server ends a closed session a bit later.
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [checkout.RECONCILE_LOCK_ID])
+
+    assert "skipped, another run is working: 1" in output
+    assert simulator.requests(method="GET", path=f"/v1/checkout/sessions/{session_id}") == []
+    assert Order.objects.get().status == "pending"
+    assert "paid: 1" in reconcile()
+
+
+def stripe_reads(simulator: Simulator) -> list[dict]:
+    return [r for r in simulator.get("/_sim/requests") if r["method"] == "GET"]
+
+
+def slow_stripe_reads(simulator: Simulator, seconds: float) -> None:
+    # Answered, but only after `seconds`: under the client's read timeout, so no retries.
+    simulator.fault(method="GET", path="/v1/checkout/sessions/", delay=seconds, times=100)
+
+
+def test_a_run_asks_stripe_about_several_orders_at_once(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    for _ in range(4):
+        simulator.pay(session_id_of(buy(client, product)))
+    age()
+    delay = 2.0
+    slow_stripe_reads(simulator, delay)
+
+    outcomes = checkout.reconcile(older_than=timedelta(minutes=5), concurrency=4)
+
+    assert outcomes == {"paid": 4}
+    arrivals = sorted(r["received_at"] for r in stripe_reads(simulator))
+    # The last question reached Stripe before the first was answered.
+    assert len(arrivals) == 4 and arrivals[-1] - arrivals[0] < delay
+
+
+def test_a_run_starts_no_new_order_after_its_time_budget(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    for _ in range(6):
+        session_id_of(buy(client, product))
+    age()
+    slow_stripe_reads(simulator, 2.0)
+
+    outcomes = checkout.reconcile(
+        older_than=timedelta(minutes=5), budget=timedelta(seconds=1), concurrency=2
+    )
+
+    # Two questions fit in the first second; the answers take two, so the rest wait for the
+    # next run.
+    asked = stripe_reads(simulator)
+    assert len(asked) <= 2 and outcomes["deferred"] == 6 - len(asked) >= 4
+    assert Order.objects.filter(status="pending").count() == 6

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy, buy_form, flashes, requires_postgres, session_id_of
+from shop.tests.conftest import (
+    Simulator,
+    buy,
+    buy_form,
+    cancel_path,
+    flashes,
+    requires_postgres,
+    session_id_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +44,7 @@ def test_buy_now_opens_checkout_for_a_pending_order_priced_on_the_server(
     assert session["success_url"] == (
         "http://testserver/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
     )
-    assert session["cancel_url"] == f"http://testserver/checkout/cancel/{order.pk}/"
+    assert session["cancel_url"].startswith(f"http://testserver/checkout/cancel/{order.pk}:")
     assert session["expires_at"] == int(order.checkout_expires_at.timestamp())
     assert order.checkout_expires_at - timezone.now() > timedelta(minutes=30)
 
@@ -54,7 +64,10 @@ def test_the_idempotency_key_is_stable_for_the_order(
     buy(client, product)
     order = Order.objects.get()
     [request] = simulator.requests()
-    assert request["idempotency_key"] == f"checkout-order-{order.pk}-0"
+    assert (
+        request["idempotency_key"]
+        == f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-order-{order.pk}-0"
+    )
 
 
 def test_the_same_form_posted_again_reuses_the_order_and_its_session(
@@ -106,11 +119,15 @@ def test_the_same_form_after_the_order_is_settled_goes_back_with_a_message(
 def test_twenty_racing_posts_of_one_form_make_one_order_and_one_session(
     simulator: Simulator, product: Product
 ) -> None:
-    form = buy_form(Client(), product)
+    first_visit = Client()
+    form = buy_form(first_visit, product)
 
     def post(_: int) -> tuple[int, str]:
         try:
-            response = Client().post("/checkout/", form)
+            # One page's clicks: they all carry the cookie that page set.
+            clicker = Client()
+            clicker.cookies = copy.deepcopy(first_visit.cookies)
+            response = clicker.post("/checkout/", form)
             return response.status_code, response["Location"]
         finally:
             connections.close_all()
@@ -130,15 +147,57 @@ def test_a_form_taken_by_another_visitor_is_refused(
     form = buy_form(client, product)
     client.post("/checkout/", form)
     stranger = Client()
-    stranger.get("/")
     buy(stranger, product)  # the stranger now has a visitor id of their own
 
-    response = stranger.post("/checkout/", form)
+    response = stranger.post("/checkout/", {**form, "csrfmiddlewaretoken": ""})
 
-    assert response.status_code == HTTPStatus.CONFLICT
-    assert "This form was already used for another order." in " ".join(flashes(response))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "This form is not valid. Please try again." in " ".join(flashes(response))
     assert f'value="{form["token"]}"' not in response.content.decode()
     assert Order.objects.count() == 2
+
+
+@pytest.mark.parametrize("used", [False, True], ids=["unused-token", "used-token"])
+@pytest.mark.parametrize("has_session", [False, True], ids=["no-session", "own-session"])
+def test_posting_someone_elses_token_grants_none_of_their_identity(
+    client: Client, simulator: Simulator, product: Product, used: bool, has_session: bool
+) -> None:
+    form = buy_form(client, product)
+    if used:
+        client.post("/checkout/", form)
+    orders_before = Order.objects.count()
+    attacker = Client()
+    if has_session:
+        attacker.get("/")
+
+    response = attacker.post("/checkout/", form)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert Order.objects.count() == orders_before
+    assert 'data-testid="order-row"' not in attacker.get("/").content.decode()
+    assert attacker.session["visitor"] != client.session["visitor"]
+    if used:
+        order = Order.objects.get()
+        assert attacker.get(cancel_path(simulator, order)).status_code == HTTPStatus.NOT_FOUND
+        assert Order.objects.get().status == "pending"
+
+
+def test_a_token_does_not_carry_the_visitors_id(client: Client, product: Product) -> None:
+    form = buy_form(client, product)
+    assert client.session["visitor"] not in form["token"]
+
+
+def test_a_post_without_a_session_cookie_creates_nothing(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    form = buy_form(client, product)
+    client.cookies.pop("sessionid")
+
+    response = client.post("/checkout/", form)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "Your session expired before the form was sent." in " ".join(flashes(response))
+    assert Order.objects.count() == 0 and simulator.requests() == []
 
 
 def test_the_same_form_with_another_quantity_is_refused(

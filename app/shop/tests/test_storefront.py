@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import subprocess
+import sys
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -13,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from shop.models import Order, Product
 
 pytestmark = pytest.mark.django_db
+APP_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_the_page_shows_the_three_products_with_formatted_prices(client: Client) -> None:
@@ -45,13 +51,19 @@ def test_my_orders_is_on_the_page_and_says_when_it_is_empty(client: Client) -> N
     assert 'data-testid="order-row"' not in html
 
 
-def test_showing_the_page_writes_nothing_and_sets_no_session(client: Client) -> None:
+def test_showing_the_page_writes_nothing_and_gives_the_visitor_a_signed_cookie(
+    client: Client,
+) -> None:
     with CaptureQueriesContext(connection) as queries:
         response = client.get("/")
     writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
     assert writes == []
-    assert "sessionid" not in response.cookies
     assert Order.objects.count() == 0
+    visitor = client.session["visitor"]
+    # The cookie is the whole session: signed, so no row and no way to pick another's id.
+    assert response.cookies["sessionid"]["httponly"]
+    client.get("/")
+    assert client.session["visitor"] == visitor
 
 
 def test_every_render_carries_fresh_one_time_tokens(client: Client) -> None:
@@ -98,3 +110,68 @@ def test_a_crash_gets_the_shops_own_500_that_reveals_nothing(client: Client) -> 
     html = response.content.decode()
     assert "Something went wrong on our side." in html
     assert "secret detail" not in html and "Traceback" not in html
+
+
+@pytest.mark.parametrize("path", ["/", "/orders/"])
+def test_head_answers_like_get(client: Client, path: str) -> None:
+    got = client.get(path)
+    head = client.head(path)
+    assert head.status_code == got.status_code == HTTPStatus.OK
+    assert head.content == b""
+    for header in ("Content-Type", "Content-Security-Policy", "X-Frame-Options", "Cache-Control"):
+        assert head.headers[header] == got.headers[header], header
+
+
+def test_an_unknown_host_gets_400_with_the_security_headers_and_a_warning(
+    client: Client, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.ALLOWED_HOSTS = ["shop.example.com"]
+    good = client.get("/", HTTP_HOST="shop.example.com")
+    with caplog.at_level(logging.INFO):
+        response = client.get("/", HTTP_HOST="evil.example.net")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "evil.example.net" not in response.content.decode()
+    for header in (
+        "Content-Security-Policy",
+        "X-Frame-Options",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+    ):
+        assert response.headers[header] == good.headers[header], header
+    refusals = [r for r in caplog.records if "evil.example.net" in r.getMessage()]
+    assert [(r.levelno, r.exc_info) for r in refusals] == [(logging.WARNING, None)]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_the_500_page_renders_without_the_static_manifest_or_the_database(
+    tmp_path: Path,
+) -> None:
+    script = (
+        "import django; django.setup(); "
+        "from django.test import Client, override_settings; "
+        "client = Client(raise_request_exception=False); "
+        # An empty static root: no manifest, as when collectstatic never ran.
+        f"override_settings(ROOT_URLCONF='shop.tests.failing_urls', STATIC_ROOT={str(tmp_path)!r})"
+        ".enable(); "
+        "r = client.get('/boom/'); "
+        "print(r.status_code, 'Something went wrong on our side.' in r.content.decode())"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:9/unreachable",
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "testserver",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.splitlines()[-1:] == ["500 True"], result.stdout + result.stderr

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
@@ -16,6 +22,7 @@ from shop.stripe_gateway import (
 from shop.tests.conftest import Simulator, buy, session_id_of
 
 pytestmark = pytest.mark.django_db
+APP_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("key", ["sk_live_123", "rk_live_123"])
@@ -36,7 +43,7 @@ def test_the_librarys_retries_keep_the_idempotency_key(
     session_id_of(buy(client, product))
     order = Order.objects.get()
     keys = [r["idempotency_key"] for r in simulator.requests()]
-    assert keys == [f"checkout-order-{order.pk}-0"] * 3
+    assert keys == [stripe_gateway.idempotency_key(order, 0)] * 3
     assert len(simulator.sessions()) == 1
 
 
@@ -87,3 +94,51 @@ def test_sessions_come_back_as_plain_values(
     assert (session.amount_total, session.currency) == (6000, "usd")
     assert session.client_reference_id == session.metadata_order_id == str(order.pk)
     assert session.payment_intent_id and session.payment_intent_id.startswith("pi_")
+
+
+def test_two_deployments_sharing_one_stripe_account_never_share_a_key(
+    client: Client, simulator: Simulator, product: Product, settings
+) -> None:
+    buy(client, product)
+    order = Order.objects.select_related("product").get()
+    # Another environment's order with the same id, for another amount, on the same account.
+    settings.STRIPE_IDEMPOTENCY_PREFIX = "staging"
+    order.quantity, order.amount_cents = 3, order.unit_price_cents * 3
+
+    other = stripe_gateway.create_checkout_session(
+        order, success_url="http://staging/s", cancel_url="http://staging/c"
+    )
+
+    assert other.amount_total == order.unit_price_cents * 3
+    keys = [r["idempotency_key"] for r in simulator.requests()]
+    assert len(set(keys)) == 2 and keys[1] == f"staging-checkout-order-{order.pk}-0"
+
+
+@pytest.mark.parametrize(
+    ("secret_keys", "same"),
+    [(("a" * 50, "a" * 50), True), (("a" * 50, "b" * 50), False)],
+    ids=["one-deployment", "two-deployments"],
+)
+def test_the_default_key_prefix_is_one_per_deployment(
+    secret_keys: tuple[str, str], same: bool
+) -> None:
+    prefixes = {
+        run_django_print("settings.STRIPE_IDEMPOTENCY_PREFIX", SECRET_KEY=key, DEBUG="false")
+        for key in secret_keys
+    }
+    assert len(prefixes) == (1 if same else 2)
+    assert all(re.fullmatch(r"shop-[0-9a-f]{12}", prefix) for prefix in prefixes)
+
+
+def run_django_print(expression: str, **env: str) -> str:
+    code = f"from django.conf import settings; print({expression})"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=APP_DIR,
+        env={**os.environ, "STRIPE_IDEMPOTENCY_PREFIX": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]

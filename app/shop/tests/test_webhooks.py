@@ -13,9 +13,19 @@ from typing import Any
 import pytest
 from django.db import connections
 from django.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shop.models import Order, ProcessedStripeEvent, Product
-from shop.tests.conftest import WEBHOOK_SECRET, Simulator, buy, requires_postgres, session_id_of
+from shop.tests.conftest import (
+    PROPERTY_SETTINGS,
+    WEBHOOK_SECRET,
+    Simulator,
+    buy,
+    requires_postgres,
+    session_id_of,
+)
+from shop.webhooks import HANDLERS
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +215,147 @@ def test_racing_duplicate_deliveries_record_one_event_and_pay_once(
     assert sorted(answers) == [(200, "duplicate")] * 9 + [(200, "processed")]
     assert ProcessedStripeEvent.objects.count() == 1
     assert Order.objects.get().status == "paid"
+
+
+def signed(body: Any) -> dict[str, str]:
+    payload = body if isinstance(body, str) else json.dumps(body)
+    return {"payload": payload, "signature": sign(payload)}
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["t=1,v1=é", "t=²,v1=abc", "t=1,v1=\u00ff\u00fe"],
+    ids=["accented", "superscript-timestamp", "latin-1-bytes"],
+)
+def test_a_signature_header_that_is_not_ascii_gets_400(
+    simulator: Simulator, signature: str
+) -> None:
+    payload = json.dumps({"id": "evt_1", "type": "checkout.session.completed"})
+    response = deliver({"payload": payload}, signature=signature)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert ProcessedStripeEvent.objects.count() == 0
+
+
+def odd_session(**fields: Any) -> dict[str, Any]:
+    session = {
+        "id": "cs_test_odd",
+        "object": "checkout.session",
+        "status": "complete",
+        "payment_status": "paid",
+        "amount_total": 3000,
+        "currency": "usd",
+        "client_reference_id": "1",
+        "metadata": {"order_id": "1"},
+    }
+    session.update(fields)
+    return {"id": "evt_odd", "type": "checkout.session.completed", "data": {"object": session}}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("[]", HTTPStatus.BAD_REQUEST),
+        ('"an event"', HTTPStatus.BAD_REQUEST),
+        ("42", HTTPStatus.BAD_REQUEST),
+        ({"type": "checkout.session.completed"}, HTTPStatus.BAD_REQUEST),
+        ({"id": "evt_no_type"}, HTTPStatus.BAD_REQUEST),
+        ({"id": "evt_1", "type": "checkout.session.completed"}, HTTPStatus.BAD_REQUEST),
+        ({**odd_session(), "data": {"object": {"object": "checkout.session"}}}, 400),
+        (odd_session(client_reference_id="²", metadata={"order_id": "²"}), HTTPStatus.OK),
+        (odd_session(client_reference_id="9" * 30, metadata={"order_id": "9" * 30}), 200),
+        (odd_session(client_reference_id=str(2**63), metadata={"order_id": str(2**63)}), 200),
+        (odd_session(metadata="order_id"), HTTPStatus.OK),
+        (odd_session(metadata=["order_id"]), HTTPStatus.OK),
+        (odd_session(metadata=7), HTTPStatus.OK),
+        (odd_session(client_reference_id=7, amount_total="3000"), HTTPStatus.OK),
+        (odd_session(payment_intent={"object": "payment_intent"}), HTTPStatus.OK),
+        (odd_session(id="cs_test_\x00"), HTTPStatus.BAD_REQUEST),
+        ({**odd_session(), "id": "evt_\x00"}, HTTPStatus.BAD_REQUEST),
+    ],
+    ids=[
+        "array",
+        "string",
+        "number",
+        "no-id",
+        "no-type",
+        "no-data",
+        "object-without-id",
+        "superscript-order-id",
+        "order-id-past-bigint",
+        "order-id-just-past-bigint",
+        "metadata-string",
+        "metadata-list",
+        "metadata-number",
+        "fields-of-other-types",
+        "payment-intent-without-id",
+        "session-id-with-nul",
+        "event-id-with-nul",
+    ],
+)
+def test_correctly_signed_odd_events_get_a_4xx_or_are_ignored(
+    simulator: Simulator, body: Any, status: int
+) -> None:
+    response = deliver(signed(body))
+    assert response.status_code == status
+    assert not Order.objects.exclude(status="pending").exists()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+ODD_TEXT = st.text() | st.sampled_from(["²", "1", "0", "-1", str(2**63), "9" * 30, "1\n", "\u0661"])
+ODD_VALUES = JSON_VALUES | ODD_TEXT
+EVENTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.just("evt_prop") | ODD_VALUES,
+        "type": st.sampled_from(sorted(HANDLERS)) | ODD_VALUES,
+        "data": st.fixed_dictionaries(
+            {},
+            optional={
+                "object": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "id": st.just("cs_test_prop") | ODD_VALUES,
+                        "status": st.sampled_from(["complete", "expired", "open"]) | ODD_VALUES,
+                        "payment_status": st.sampled_from(["paid", "unpaid"]) | ODD_VALUES,
+                        "amount_total": st.integers() | ODD_VALUES,
+                        "currency": st.just("usd") | ODD_VALUES,
+                        "client_reference_id": ODD_TEXT | ODD_VALUES,
+                        "metadata": st.fixed_dictionaries({"order_id": ODD_TEXT}) | ODD_VALUES,
+                        "payment_intent": ODD_VALUES,
+                    },
+                )
+                | ODD_VALUES
+            },
+        )
+        | ODD_VALUES,
+    },
+)
+
+
+@PROPERTY_SETTINGS
+@given(body=EVENTS | JSON_VALUES)
+def test_no_correctly_signed_body_gets_a_5xx(simulator: Simulator, body: Any) -> None:
+    response = deliver(signed(body))
+    assert response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)
+
+
+@PROPERTY_SETTINGS
+@given(payload=st.binary(max_size=200) | st.text(max_size=200), signature=st.text(max_size=80))
+def test_no_body_or_signature_header_gets_a_5xx(
+    simulator: Simulator, payload: bytes | str, signature: str
+) -> None:
+    # WSGI carries header values as latin-1 text, so any code point up to U+00FF can arrive.
+    header = signature.encode("utf-8").decode("latin-1")
+    response = Client().post(
+        "/stripe/webhook/",
+        payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST

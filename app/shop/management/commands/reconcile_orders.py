@@ -21,10 +21,26 @@ class Command(BaseCommand):
             default=5,
             help="Only orders pending for longer than this (default 5).",
         )
+        parser.add_argument(
+            "--budget-seconds",
+            type=float,
+            default=checkout.RECONCILE_BUDGET.total_seconds(),
+            help="Start no new order after this long; the next run takes the rest (default 240).",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=4,
+            help="Orders asked about at Stripe at once (default 4).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         minutes = options["older_than_minutes"]
-        outcomes = checkout.reconcile(older_than=timedelta(minutes=minutes))
+        outcomes = checkout.reconcile(
+            older_than=timedelta(minutes=minutes),
+            budget=timedelta(seconds=options["budget_seconds"]),
+            concurrency=options["concurrency"],
+        )
         summary = ", ".join(f"{name}: {count}" for name, count in sorted(outcomes.items()))
         self.stdout.write(
             f"Reconciled pending orders older than {minutes} min. {summary or 'none'}"
