@@ -46,7 +46,7 @@ RECONCILE_LOCK_ID = 8_240_517
 CANCEL_SALT = "shop.cancel-link"
 # An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
 ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
-Status = Order.Status
+Status = OrderStatus
 
 
 class CheckoutRefused(Exception):

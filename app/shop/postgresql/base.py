@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+import psycopg2
 from django.db.backends.postgresql import base
 
 CONNECTING_AT_ONCE = 2
@@ -38,7 +39,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         while not _slots.acquire(timeout=QUEUE_POLL_SECONDS):
             if _stuck():
-                raise self.Database.OperationalError(
+                raise psycopg2.OperationalError(
                     "The database has not answered other threads' connection attempts."
                 )
         me = threading.get_ident()

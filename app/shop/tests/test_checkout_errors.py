@@ -196,8 +196,8 @@ def test_a_failure_stripe_saved_is_retried_under_a_new_key_and_a_passing_one_und
     form = buy_form(client, product)
     client.post("/checkout/", form)
     client.post("/checkout/", form)
-    keys = {r["idempotency_key"] for r in simulator.requests()}
-    assert keys == {stripe_gateway.idempotency_key(Order.objects.latest("pk"), 0)}
+    retried_keys = {r["idempotency_key"] for r in simulator.requests()}
+    assert retried_keys == {stripe_gateway.idempotency_key(Order.objects.latest("pk"), 0)}
 
 
 def test_a_stalled_stripe_holds_the_buyer_less_than_ten_seconds(
@@ -418,9 +418,8 @@ def test_the_address_behind_a_trusted_proxy_is_the_forwarded_one(
     simulator: Simulator, product: Product, settings
 ) -> None:
     settings.ORDERS_PER_MINUTE_PER_ADDRESS = 1
-    proxy = {"REMOTE_ADDR": "127.0.0.1"}
-    alice = Client(**proxy, HTTP_X_FORWARDED_FOR="203.0.113.7")
-    bob = Client(**proxy, HTTP_X_FORWARDED_FOR="198.51.100.1")
+    alice = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    bob = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1")
     assert buy(alice, product).status_code == HTTPStatus.SEE_OTHER
     assert buy(bob, product).status_code == HTTPStatus.SEE_OTHER
     # Only the proxy may say where a request came from; anyone else's header is ignored.
