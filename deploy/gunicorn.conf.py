@@ -1,6 +1,6 @@
 """gunicorn settings for the shop; each one can be overridden from the environment.
 
-Used by the image (`gunicorn -c /app/deploy/gunicorn.conf.py`) and by the browser tests.
+Used by the image (`gunicorn --config /srv/shop/deploy/gunicorn.conf.py`) and by the browser tests.
 """
 
 from __future__ import annotations
