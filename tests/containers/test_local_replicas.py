@@ -27,12 +27,10 @@ import pytest
 from shop.tests.stack import Simulator
 from tests.containers.stack import (
     BASE_URL,
-    SIMULATOR_URL,
     Response,
     compose,
     container_env,
     fetch,
-    require_stack,
     sql,
 )
 
@@ -75,16 +73,6 @@ class Buyer:
         card = re.search(r'data-product-id="\d+".*?</form>', response.text, flags=re.DOTALL)
         assert card, "the storefront shows no product card"
         return dict(FORM_FIELDS.findall(card.group(0)))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def stack() -> None:
-    require_stack()
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Simulator:
-    return Simulator(SIMULATOR_URL)
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,9 @@ from shop.tests.stack import Simulator
 from tests.containers.stack import (
     BASE_URL,
     REPO_DIR,
-    SIMULATOR_URL,
     compose,
     container_env,
     fetch,
-    require_stack,
     signed_webhook,
     sql,
     wait_until_ready,
@@ -47,16 +45,6 @@ SECURITY_HEADERS = (
 ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
 HASHED_STATIC = re.compile(r'href="(/static/shop/shop\.[0-9a-f]{12}\.css)"')
 BURST = 40
-
-
-@pytest.fixture(scope="module", autouse=True)
-def stack() -> None:
-    require_stack()
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Simulator:
-    return Simulator(SIMULATOR_URL)
 
 
 @pytest.fixture(scope="module")

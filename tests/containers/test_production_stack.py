@@ -21,7 +21,6 @@ from tests.containers.stack import (
     REPO_DIR,
     compose,
     fetch,
-    require_stack,
 )
 
 pytestmark = pytest.mark.containers_prod
@@ -36,11 +35,6 @@ REQUIRED_SECRETS = (
     "TLS_CERT_DIR",
 )
 RUNNING_SERVICES = ("db", "web", "nginx")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def stack() -> None:
-    require_stack()
 
 
 @pytest.mark.parametrize("missing", REQUIRED_SECRETS)
