@@ -30,12 +30,12 @@ def add_others(count: int) -> dict[str, Any]:
     """Orders of other visitors, through the ORM in bulk: a busy shop's table, fast to make."""
     from django.utils import timezone
 
-    from shop.models import Order, Product
+    from shop.models import Order, OrderStatus, Product
 
     products = list(Product.objects.all())
     now = timezone.now()
     rng = random.Random(9)  # noqa: S311 - the same table every run
-    statuses = [Order.Status.PAID] * 6 + [Order.Status.PENDING, Order.Status.CANCELED]
+    statuses = [OrderStatus.PAID] * 6 + [OrderStatus.PENDING, OrderStatus.CANCELED]
     orders = []
     for index in range(count):
         product, quantity, status = rng.choice(products), rng.randint(1, 10), rng.choice(statuses)
@@ -50,7 +50,7 @@ def add_others(count: int) -> dict[str, Any]:
                 visitor=f"{OTHER_VISITOR_PREFIX}{index // 3:08d}",
                 form_token=uuid.uuid4(),
                 checkout_expires_at=now + timedelta(minutes=31),
-                paid_at=now if status == Order.Status.PAID else None,
+                paid_at=now if status == OrderStatus.PAID else None,
             )
         )
     Order.objects.bulk_create(orders, batch_size=BATCH_SIZE)

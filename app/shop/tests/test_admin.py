@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from shop.models import Order, Product
-from shop.tests.test_models import make_order
+from shop.tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy, cancel_path, flashes, session_id_of
+from shop.tests.helpers import buy, cancel_path, flashes, session_id_of
+from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
 

@@ -24,16 +24,16 @@ from shop.stripe_gateway import (
     MAX_NETWORK_RETRIES,
     READ_TIMEOUT_SECONDS,
 )
-from shop.tests.conftest import (
+from shop.tests.factories import make_order
+from shop.tests.helpers import (
     PROPERTY_SETTINGS,
     SIMULATOR_KEY,
-    Simulator,
     buy,
     buy_form,
     flashes,
     session_id_of,
 )
-from shop.tests.test_models import make_order
+from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
 

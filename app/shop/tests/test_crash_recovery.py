@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from shop.tests.helpers import Buyer
 from shop.tests.stack import Stack, running_stack
-from shop.tests.test_sqlite_checkout import Buyer
 
 WAIT_SECONDS = 30
 

@@ -15,15 +15,15 @@ from django.test import Client
 
 from shop import checkout, stripe_gateway
 from shop.models import Order, Product
-from shop.tests.conftest import (
+from shop.tests.helpers import (
     SIMULATOR_KEY,
-    Simulator,
     buy,
     cancel_path,
     flashes,
     requires_postgres,
     session_id_of,
 )
+from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
 

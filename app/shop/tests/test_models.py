@@ -1,27 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from shop.models import Order, Product
-
-
-def make_order(product: Product, **overrides: object) -> Order:
-    fields: dict[str, object] = {
-        "product": product,
-        "quantity": 2,
-        "unit_price_cents": product.price_cents,
-        "amount_cents": product.price_cents * 2,
-        "visitor": "v1",
-        "form_token": uuid.uuid4(),
-        "checkout_expires_at": timezone.now() + timedelta(minutes=31),
-    }
-    fields.update(overrides)
-    return Order.objects.create(**fields)
+from shop.models import Order, OrderStatus, Product
+from shop.tests.factories import make_order
 
 
 @pytest.mark.django_db
@@ -69,6 +55,6 @@ def test_the_database_refuses_a_free_product() -> None:
 def test_paid_reads_from_the_status(product: Product) -> None:
     order = make_order(product)
     assert not order.paid
-    order.status, order.paid_at = Order.Status.PAID, timezone.now()
+    order.status, order.paid_at = OrderStatus.PAID, timezone.now()
     order.save()
     assert Order.objects.get(pk=order.pk).paid

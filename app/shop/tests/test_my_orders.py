@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 
 from shop.checkout import RECENT_ORDERS_SHOWN
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy
-from shop.tests.test_models import make_order
+from shop.tests.factories import make_order
+from shop.tests.helpers import buy
+from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from shop import health
-from shop.tests.conftest import requires_postgres
+from shop.tests.helpers import requires_postgres
 from shop.tests.stack import LOCAL_OPENER, WEBHOOK_SECRET, DatabaseProxy, Stack, running_stack
 from shop.tests.test_webhooks import sign
 

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from shop import checkout
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy, requires_postgres, session_id_of
+from shop.tests.helpers import buy, requires_postgres, session_id_of
+from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
 

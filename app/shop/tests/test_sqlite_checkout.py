@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-import http.cookiejar
-import re
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
+from shop.tests.helpers import Buyer
 from shop.tests.stack import Stack, running_stack
-
-
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class Buyer:
-    """A browser of its own: cookies kept, redirects not followed."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-            NoRedirects,
-        )
-        page = self.opener.open(base_url + "/", timeout=20).read().decode()
-        form = re.search(r'<form method="post" action="/checkout/".*?</form>', page, re.DOTALL)
-        assert form
-        self.form = dict(re.findall(r'name="(\w+)"[^>]*?value="([^"]*)"', form.group(0), re.DOTALL))
-
-    def press_buy_now(self) -> int:
-        body = urllib.parse.urlencode(self.form).encode()
-        try:
-            with self.opener.open(self.base_url + "/checkout/", data=body, timeout=30) as answer:
-                return answer.status
-        except urllib.error.HTTPError as error:
-            return error.code
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from shop.models import Order, Product
-from shop.tests.conftest import (
-    Simulator,
-    buy,
-    buy_form,
-    cancel_path,
-    flashes,
-    requires_postgres,
-    session_id_of,
-)
+from shop.tests.helpers import buy, buy_form, cancel_path, flashes, requires_postgres, session_id_of
+from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
 

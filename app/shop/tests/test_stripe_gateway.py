@@ -19,7 +19,8 @@ from shop.stripe_gateway import (
     PaymentProviderError,
     PaymentProviderUnavailable,
 )
-from shop.tests.conftest import Simulator, buy, session_id_of
+from shop.tests.helpers import buy, session_id_of
+from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
 APP_DIR = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ from django.db import connections
 from django.test import Client
 
 from shop.models import Order, Product
-from shop.tests.conftest import Simulator, buy, requires_postgres, session_id_of
-from shop.tests.test_webhooks import deliver
+from shop.tests.helpers import buy, deliver, requires_postgres, session_id_of
+from shop.tests.stack import Simulator
 
 ORDERS = 40
 # Each order's fate, and the state it must end in whatever order its events come in.

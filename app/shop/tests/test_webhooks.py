@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
@@ -17,31 +14,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shop.models import Order, ProcessedStripeEvent, Product
-from shop.tests.conftest import (
+from shop.tests.helpers import (
     PROPERTY_SETTINGS,
-    WEBHOOK_SECRET,
-    Simulator,
     buy,
+    deliver,
     requires_postgres,
     session_id_of,
+    sign,
 )
+from shop.tests.stack import Simulator
 from shop.webhooks import HANDLERS
 
 pytestmark = pytest.mark.django_db
-
-
-def deliver(event: dict[str, Any], signature: str | None = None) -> Any:
-    headers = {} if signature == "" else {"Stripe-Signature": signature or event["signature"]}
-    return Client().post(
-        "/stripe/webhook/", event["payload"], content_type="application/json", headers=headers
-    )
-
-
-def sign(payload: str, secret: str = WEBHOOK_SECRET) -> str:
-    """Stripe's documented scheme, computed here independently of the simulator."""
-    timestamp = int(time.time())
-    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
 
 
 def pending_session(client: Client, product: Product) -> str:
