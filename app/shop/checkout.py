@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -46,7 +47,6 @@ RECONCILE_LOCK_ID = 8_240_517
 CANCEL_SALT = "shop.cancel-link"
 # An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
 ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
-Status = OrderStatus
 
 
 class CheckoutRefused(Exception):
@@ -82,7 +82,7 @@ def start_checkout(
         raise CheckoutRefused(
             "This form was already used for another order. Please choose again below."
         )
-    if order.status != Status.PENDING:
+    if order.status != OrderStatus.PENDING:
         return order
     if order.stripe_session_id and order.checkout_expires_at <= timezone.now():
         # A page kept open past the session's life: let Stripe say it expired.
@@ -115,13 +115,13 @@ def fulfil(session: CheckoutSession) -> Order | None:
     order = _order_named_by(session)
     if order is None:
         return None
-    if session.status != "complete" or session.payment_status != "paid":
+    if not session.is_paid:
         return order
     if session.amount_total != order.amount_cents or session.currency != order.currency:
-        if _transition(order, Status.NEEDS_REVIEW):
+        if _transition(order, OrderStatus.NEEDS_REVIEW):
             _log_change(
                 order,
-                Status.NEEDS_REVIEW,
+                OrderStatus.NEEDS_REVIEW,
                 session.id,
                 session.payment_intent_id,
                 f": Stripe charged {session.amount_total} {session.currency}, "
@@ -130,18 +130,16 @@ def fulfil(session: CheckoutSession) -> Order | None:
             )
             order.refresh_from_db()
         return order
-    now = timezone.now()
-    # The conditional UPDATE makes racing callers (webhook, success page, duplicates) safe:
-    # exactly one of them sees a row change.
-    changed = Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
-        status=Status.PAID,
-        paid_at=now,
+    # Racing callers (webhook, success page, duplicates): exactly one of them sees a row change.
+    changed = _transition(
+        order,
+        OrderStatus.PAID,
+        paid_at=timezone.now(),
         stripe_payment_intent_id=session.payment_intent_id or "",
-        updated_at=now,
     )
     order.refresh_from_db()
     if changed:
-        _log_change(order, Status.PAID, session.id, session.payment_intent_id)
+        _log_change(order, OrderStatus.PAID, session.id, session.payment_intent_id)
     elif not order.paid:
         logger.error(
             "Stripe took payment for order=%s session=%s, but the order is %s: refund it",
@@ -154,18 +152,18 @@ def fulfil(session: CheckoutSession) -> Order | None:
 
 def fail(session: CheckoutSession) -> Order | None:
     """A delayed payment method (a bank debit, say) failed after Checkout completed."""
-    return _finish_unpaid(session, Status.FAILED)
+    return _finish_unpaid(session, OrderStatus.FAILED)
 
 
 def expire(session: CheckoutSession) -> Order | None:
-    if session.status != "expired":
+    if not session.is_expired:
         return _order_named_by(session)
-    return _finish_unpaid(session, Status.EXPIRED)
+    return _finish_unpaid(session, OrderStatus.EXPIRED)
 
 
 def sync_from_stripe(session: CheckoutSession) -> Order | None:
     """Apply whatever Stripe says about a session we asked it for."""
-    if session.status == "expired":
+    if session.is_expired:
         return expire(session)
     return fulfil(session)
 
@@ -173,16 +171,18 @@ def sync_from_stripe(session: CheckoutSession) -> Order | None:
 def cancel(order: Order) -> Order:
     """The buyer left Checkout. End the session at Stripe first, so it can never be paid later."""
     with _locked_while_asking_stripe(order) as locked:
-        if locked.status != Status.PENDING:
+        if locked.status != OrderStatus.PENDING:
             return locked
         if locked.stripe_session_id:
             session = stripe_gateway.expire_checkout_session(locked.stripe_session_id)
-            if session.status != "expired":
+            if not session.is_expired:
                 # Paid in another tab before the buyer landed here: Stripe's word wins.
                 return sync_from_stripe(session) or locked
         # Conditional, since without a row lock (SQLite) the expiry webhook may be first.
-        if _transition(locked, Status.CANCELED):
-            _log_change(locked, Status.CANCELED, locked.stripe_session_id, None, " by the buyer")
+        if _transition(locked, OrderStatus.CANCELED):
+            _log_change(
+                locked, OrderStatus.CANCELED, locked.stripe_session_id, None, " by the buyer"
+            )
         locked.refresh_from_db()
         return locked
 
@@ -216,7 +216,7 @@ def reconcile(
             return Counter({"skipped, another run is working": 1})
         now = timezone.now()
         deadline = time.monotonic() + budget.total_seconds()
-        stale = Order.objects.filter(status=Status.PENDING, created_at__lt=now - older_than)
+        stale = Order.objects.filter(status=OrderStatus.PENDING, created_at__lt=now - older_than)
         orders = list(stale.order_by("pk"))
         outcomes: Counter[str] = Counter()
         # Only the calls to Stripe run in the pool; the database work stays on this thread.
@@ -268,21 +268,21 @@ def _settle_from(order: Order, answer: CheckoutSession | PaymentProviderError | 
         return "deferred"
     if isinstance(answer, CheckoutSessionNotFound):
         # Nobody can pay a session Stripe does not know, nor can we prove it was not paid.
-        if not _transition(order, Status.NEEDS_REVIEW):
+        if not _transition(order, OrderStatus.NEEDS_REVIEW):
             return "waiting"
         _log_change(
             order,
-            Status.NEEDS_REVIEW,
+            OrderStatus.NEEDS_REVIEW,
             order.stripe_session_id,
             None,
             ": Stripe no longer knows the session",
             level=logging.ERROR,
         )
-        return Status.NEEDS_REVIEW
+        return OrderStatus.NEEDS_REVIEW
     if isinstance(answer, PaymentProviderError):
         return "unreachable"
     settled = sync_from_stripe(answer)
-    return settled.status if settled and settled.status != Status.PENDING else "waiting"
+    return settled.status if settled and settled.status != OrderStatus.PENDING else "waiting"
 
 
 def _reopen_or_expire(order: Order, now: datetime) -> str:
@@ -290,10 +290,10 @@ def _reopen_or_expire(order: Order, now: datetime) -> str:
     created the session. The create is replayed under the same key and parameters, so
     Stripe answers with that session; once the window has passed nothing can be paid."""
     if order.checkout_expires_at < now:
-        if not _transition(order, Status.EXPIRED):
+        if not _transition(order, OrderStatus.EXPIRED):
             return "waiting"
-        _log_change(order, Status.EXPIRED, None, None, ": its checkout never opened")
-        return Status.EXPIRED
+        _log_change(order, OrderStatus.EXPIRED, None, None, ": its checkout never opened")
+        return OrderStatus.EXPIRED
     if not order.checkout_site_url:
         return "waiting"
     try:
@@ -357,7 +357,7 @@ def _order_for_form(
 def _open_checkout_session(order: Order, site_url: str) -> Order:
     try:
         with _locked_while_asking_stripe(order) as locked:
-            if locked.status != Status.PENDING or locked.stripe_session_url:
+            if locked.status != OrderStatus.PENDING or locked.stripe_session_url:
                 return locked
             try:
                 session = _create_checkout_session(locked, site_url)
@@ -422,17 +422,19 @@ def _finish_unpaid(session: CheckoutSession, status: OrderStatus) -> Order | Non
     return order
 
 
-def _transition(order: Order, status: OrderStatus) -> bool:
+def _transition(order: Order, status: OrderStatus, **fields: Any) -> bool:
+    """The one way out of pending: a conditional UPDATE, so of any number of racing callers
+    exactly one changes the row, and an order that left pending never moves again."""
     return bool(
-        Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
-            status=status, updated_at=timezone.now()
+        Order.objects.filter(pk=order.pk, status=OrderStatus.PENDING).update(
+            status=status, updated_at=timezone.now(), **fields
         )
     )
 
 
 def _log_change(
     order: Order,
-    status: Status,
+    status: OrderStatus,
     session_id: str | None,
     payment_intent_id: str | None,
     detail: str = "",

@@ -36,14 +36,14 @@ class OrderStatus(models.TextChoices):
 
 
 class Order(models.Model):
-    Status = OrderStatus
-
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
     quantity = models.PositiveSmallIntegerField()
     unit_price_cents = models.PositiveIntegerField()
     amount_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, default="usd")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING
+    )
     # The browser session that placed the order: My Orders shows only these.
     visitor = models.CharField(max_length=64)
     # Where the order came from, for throttling order creation per address.

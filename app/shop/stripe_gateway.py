@@ -71,6 +71,15 @@ class CheckoutSession:
     payment_intent_id: str | None
     url: str | None
 
+    @property
+    def is_paid(self) -> bool:
+        """Stripe holds the money: complete and paid (a delayed method completes unpaid first)."""
+        return self.status == "complete" and self.payment_status == "paid"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == "expired"
+
 
 @dataclass(frozen=True)
 class WebhookEvent:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from shop import checkout, stripe_gateway
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
-from shop.models import Order, Product
+from shop.models import Order, OrderStatus, Product
 from shop.responses import expected
 from shop.stripe_gateway import (
     CheckoutSessionNotFound,
@@ -36,25 +36,25 @@ PLAIN_SERVER_ERROR = (
     '<p><a href="/">Back to the shop</a></p>'
 )
 ALREADY_DONE = {
-    Order.Status.PAID: "That order is already paid. Thank you!",
-    Order.Status.CANCELED: "That order was canceled. Choose again below to start a new one.",
-    Order.Status.EXPIRED: "That checkout expired. Choose again below to start a new order.",
-    Order.Status.FAILED: "The payment for that order failed. Choose again below to retry.",
-    Order.Status.NEEDS_REVIEW: "The payment we received does not match the order, so we are "
+    OrderStatus.PAID: "That order is already paid. Thank you!",
+    OrderStatus.CANCELED: "That order was canceled. Choose again below to start a new one.",
+    OrderStatus.EXPIRED: "That checkout expired. Choose again below to start a new order.",
+    OrderStatus.FAILED: "The payment for that order failed. Choose again below to retry.",
+    OrderStatus.NEEDS_REVIEW: "The payment we received does not match the order, so we are "
     "reviewing it. We will be in touch; please do not pay again.",
 }
 
 
 # What the cancel page says follows the order's real state once Stripe has answered.
 CANCEL_OUTCOMES = {
-    Order.Status.CANCELED: "Order #{pk} was canceled. You were not charged.",
-    Order.Status.PAID: "Order #{pk} was already paid. Thank you!",
+    OrderStatus.CANCELED: "Order #{pk} was canceled. You were not charged.",
+    OrderStatus.PAID: "Order #{pk} was already paid. Thank you!",
     # Completed with a delayed method (a bank debit): Stripe can no longer cancel it.
-    Order.Status.PENDING: "The payment for order #{pk} is being processed and can no longer be "
+    OrderStatus.PENDING: "The payment for order #{pk} is being processed and can no longer be "
     "canceled. It will show as paid or failed once it clears.",
-    Order.Status.EXPIRED: "The checkout for order #{pk} had already expired. You were not charged.",
-    Order.Status.FAILED: "The payment for order #{pk} failed. You were not charged.",
-    Order.Status.NEEDS_REVIEW: "The payment for order #{pk} does not match the order, so we are "
+    OrderStatus.EXPIRED: "The checkout for order #{pk} had already expired. You were not charged.",
+    OrderStatus.FAILED: "The payment for order #{pk} failed. You were not charged.",
+    OrderStatus.NEEDS_REVIEW: "The payment for order #{pk} does not match the order, so we are "
     "reviewing it. We will be in touch.",
 }
 
@@ -113,9 +113,9 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
                 request, form, str(error), status=HTTPStatus.SERVICE_UNAVAILABLE, keep_token=True
             )
         )
-    if order.status == Order.Status.PENDING:
+    if order.status == OrderStatus.PENDING:
         return _see_other(order.stripe_session_url)
-    messages.info(request, ALREADY_DONE[Order.Status(order.status)])
+    messages.info(request, ALREADY_DONE[OrderStatus(order.status)])
     return _see_other(reverse("storefront"))
 
 
@@ -142,13 +142,13 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
         return _refuse(request, "We could not find that payment.")
     if order.paid:
         messages.success(request, f"Thank you! Order #{order.pk} is paid.")
-    elif order.status == Order.Status.PENDING:
+    elif order.status == OrderStatus.PENDING:
         messages.info(
             request,
             f"Order #{order.pk} is awaiting payment. It will show as paid once Stripe confirms it.",
         )
     else:
-        messages.warning(request, ALREADY_DONE[Order.Status(order.status)])
+        messages.warning(request, ALREADY_DONE[OrderStatus(order.status)])
     return _see_other(reverse("storefront"))
 
 
@@ -176,7 +176,7 @@ def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
             f"{_time_of_day(order.checkout_expires_at)}.",
         )
         return _see_other(reverse("storefront"))
-    messages.info(request, CANCEL_OUTCOMES[Order.Status(order.status)].format(pk=order.pk))
+    messages.info(request, CANCEL_OUTCOMES[OrderStatus(order.status)].format(pk=order.pk))
     return _see_other(reverse("storefront"))
 
 
@@ -237,7 +237,7 @@ def _refuse(
 
 def _orders_context(request: HttpRequest) -> dict[str, object]:
     orders = checkout.recent_orders(_visitor(request))
-    awaiting = any(order.status == Order.Status.PENDING for order in orders)
+    awaiting = any(order.status == OrderStatus.PENDING for order in orders)
     return {"orders": orders, "awaiting_payment": awaiting}
 
 
