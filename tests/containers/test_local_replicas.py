@@ -98,8 +98,10 @@ def docker(*args: str) -> list[dict[str, Any]]:
 def served_by(request_ids: list[str]) -> dict[str, str]:
     """The replica address nginx proxied each of these requests to, from its access log."""
     log = compose("logs", "--no-color", "--no-log-prefix", "nginx")
-    found = dict(re.findall(r"upstream=([\d.]+):\d+ request_id=(\S+)", log))
-    by_id = {request_id: address for address, request_id in found.items()}
+    by_id = {
+        request_id: address
+        for address, request_id in re.findall(r"upstream=([\d.]+):\d+ request_id=(\S+)", log)
+    }
     return {request_id: by_id[request_id] for request_id in request_ids if request_id in by_id}
 
 
