@@ -8,11 +8,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.cookiejar
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +28,7 @@ from django.test import Client
 from shop.models import Order, Product
 from shop.tests.stack import Simulator
 
+APP_DIR = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_test_secret_for_the_simulator"
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -124,3 +129,24 @@ class Buyer:
                 return answer.status
         except urllib.error.HTTPError as error:
             return error.code
+
+
+def run_without_database(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Python in a process of its own, with the production settings and a database that never
+    answers: what a page or a probe does while PostgreSQL is gone."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=APP_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:9/unreachable",
+            "DEBUG": "false",
+            "SECRET_KEY": "x" * 50,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -1,18 +1,13 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from http import HTTPStatus
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 
 from shop import health
-
-APP_DIR = Path(__file__).resolve().parents[2]
+from shop.tests.helpers import run_without_database
 
 
 def test_liveness_answers_without_touching_the_database(client: Client) -> None:
@@ -46,22 +41,8 @@ def test_readiness_fails_naming_the_database_when_it_is_unreachable() -> None:
         "import django; django.setup(); from django.test import Client; "
         "r = Client().get('/readyz'); print(r.status_code, r.content.decode())"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:9/unreachable",
-        "DEBUG": "false",
-        "SECRET_KEY": "x" * 50,
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=APP_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_without_database(script)
+    assert result.returncode == 0, result.stderr
     # Logs share stdout; the probe's answer is the last line.
     assert result.stdout.splitlines()[-1] == '503 {"status": "unavailable", "failed": "database"}'
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import subprocess
-import sys
 from http import HTTPStatus
 from pathlib import Path
 
@@ -16,9 +13,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from shop.models import Order, Product
+from shop.tests.helpers import run_without_database
 
 pytestmark = pytest.mark.django_db
-APP_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_the_page_shows_the_three_products_with_formatted_prices(client: Client) -> None:
@@ -157,21 +154,5 @@ def test_the_500_page_renders_without_the_static_manifest_or_the_database(
         "r = client.get('/boom/'); "
         "print(r.status_code, 'Something went wrong on our side.' in r.content.decode())"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:9/unreachable",
-        "DEBUG": "false",
-        "SECRET_KEY": "x" * 50,
-        "ALLOWED_HOSTS": "testserver",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=APP_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_without_database(script, ALLOWED_HOSTS="testserver")
     assert result.stdout.splitlines()[-1:] == ["500 True"], result.stdout + result.stderr
