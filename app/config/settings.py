@@ -145,6 +145,10 @@ STRIPE_IDEMPOTENCY_PREFIX = env_str("STRIPE_IDEMPOTENCY_PREFIX") or (
     "shop-" + hashlib.sha256(_DEPLOYMENT.encode()).hexdigest()[:12]
 )
 
+# Products: each process keeps the products for sale this many seconds before reading them
+# again, so an admin's change reaches every replica within it. Prices charged are read afresh.
+PRODUCT_CACHE_SECONDS = env_float("PRODUCT_CACHE_SECONDS", 60.0)
+
 # Abuse: orders one visitor, or one client address, may create per minute. Counted in the
 # database, so every replica sees the same count.
 ORDERS_PER_MINUTE_PER_VISITOR = env_int("ORDERS_PER_MINUTE_PER_VISITOR", 10)

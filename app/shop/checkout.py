@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 # Stripe refuses an expires_at less than 30 minutes ahead; fifteen spare minutes absorb clock
 # skew and a retry some minutes later under the same idempotency key.
 CHECKOUT_LIFETIME = timedelta(minutes=45)
-RECENT_ORDERS_SHOWN = 20
 THROTTLE_WINDOW = timedelta(minutes=1)
 # Cron runs reconcile_orders every five minutes; a run stops starting work before the next.
 RECONCILE_BUDGET = timedelta(minutes=4)
@@ -89,14 +88,6 @@ def start_checkout(
         session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
         return sync_from_stripe(session) or order
     return _open_checkout_session(order, site_url)
-
-
-def recent_orders(visitor: str | None) -> list[Order]:
-    if not visitor:
-        return []
-    return list(
-        Order.objects.filter(visitor=visitor).select_related("product")[:RECENT_ORDERS_SHOWN]
-    )
 
 
 def order_for_session(session_id: str, visitor: str | None) -> Order | None:

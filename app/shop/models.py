@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
-from django.utils import timezone
 
 MAX_QUANTITY = 10
 
@@ -94,14 +93,6 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order #{self.pk} ({self.quantity} x {self.product_id}, {self.status})"
-
-    @property
-    def can_continue_to_checkout(self) -> bool:
-        return (
-            self.status == OrderStatus.PENDING
-            and bool(self.stripe_session_url)
-            and self.checkout_expires_at > timezone.now()
-        )
 
     @property
     def paid(self) -> bool:

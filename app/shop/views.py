@@ -16,15 +16,17 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from shop import checkout, stripe_gateway
+from shop import catalog, checkout, stripe_gateway
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, OrderStatus, Product
+from shop.my_orders import recent_order_rows
 from shop.responses import expected
 from shop.stripe_gateway import (
     CheckoutSessionNotFound,
     PaymentProviderError,
     PaymentProviderUnavailable,
 )
+from shop.templatetags.shop_tags import dollars
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,14 @@ class ProductCard:
     quantity: str = "1"
     error: str = ""
 
+    @property
+    def pk(self) -> str:
+        return str(self.product.pk)
+
+    @property
+    def price(self) -> str:
+        return dollars(self.product.price_cents)
+
 
 @require_safe
 def storefront(request: HttpRequest) -> HttpResponse:
@@ -76,7 +86,7 @@ def storefront(request: HttpRequest) -> HttpResponse:
 @never_cache
 def my_orders(request: HttpRequest) -> HttpResponse:
     """My Orders alone, polled by the page while an order awaits Stripe's confirmation."""
-    return render(request, "shop/_orders.html", _orders_context(request))
+    return render(request, "shop/_orders.html", _orders_context(_visitor(request)))
 
 
 @require_POST
@@ -198,14 +208,18 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def render_storefront(
     request: HttpRequest, *, failed: ProductCard | None = None, status: int = HTTPStatus.OK
 ) -> HttpResponse:
-    visitor = _visitor_or_new(request)
+    visitor = _visitor(request)
+    # Read before a first-time visitor gets an id: they have no orders, so no query for them.
+    context = _orders_context(visitor)
+    visitor = visitor or _new_visitor(request)
     cards = []
-    for product in Product.objects.filter(active=True):
+    for product in catalog.products_for_sale():
         card = failed if failed is not None and failed.product == product else ProductCard(product)
         if card.token is None:
             card.token = issue_form_token(product.pk, visitor)
         cards.append(card)
-    context = {"cards": cards, **_orders_context(request)}
+    context["cards"] = cards
+    context["checkout_url"] = reverse("checkout")
     response = render(request, "shop/storefront.html", context, status=status)
     # Revalidate on every visit, yet let the back button restore the page with its tokens.
     patch_cache_control(response, private=True, no_cache=True)
@@ -235,9 +249,9 @@ def _refuse(
     return render_storefront(request, status=status)
 
 
-def _orders_context(request: HttpRequest) -> dict[str, object]:
-    orders = checkout.recent_orders(_visitor(request))
-    awaiting = any(order.status == OrderStatus.PENDING for order in orders)
+def _orders_context(visitor: str | None) -> dict[str, object]:
+    orders = recent_order_rows(visitor)
+    awaiting = any(order.awaiting_payment for order in orders)
     return {"orders": orders, "awaiting_payment": awaiting}
 
 
@@ -245,14 +259,12 @@ def _visitor(request: HttpRequest) -> str | None:
     return request.session.get(VISITOR_SESSION_KEY)
 
 
-def _visitor_or_new(request: HttpRequest) -> str:
+def _new_visitor(request: HttpRequest) -> str:
     """The browser's visitor id, given on its first page view: a signed cookie, no row.
 
     Every form on that page is bound to it, so racing first clicks are one buyer.
     """
-    visitor = _visitor(request)
-    if visitor is None:
-        visitor = request.session[VISITOR_SESSION_KEY] = new_visitor_id()
+    visitor = request.session[VISITOR_SESSION_KEY] = new_visitor_id()
     return visitor
 
 

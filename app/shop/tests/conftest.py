@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from shop import health
+from shop import catalog, health
 from shop.models import Product
 from shop.tests.helpers import SIMULATOR_KEY, WEBHOOK_SECRET
 from shop.tests.stack import Simulator, running_simulator
@@ -29,6 +29,12 @@ def fresh_database_health() -> None:
     """Each test starts with no outage seen and no readiness result cached."""
     health.database_outage.clear()
     health._last_readiness = None
+
+
+@pytest.fixture(autouse=True)
+def fresh_products() -> None:
+    """Each test reads the products anew: a rolled-back test leaves no product in the cache."""
+    catalog.forget_products()
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,9 @@ from http import HTTPStatus
 
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from shop.models import Order, Product
@@ -217,3 +218,27 @@ def test_the_same_form_after_its_session_expired_says_so_instead_of_sending_to_s
     assert again["Location"] == "/"
     assert Order.objects.get().status == "expired"
     assert any("That checkout expired." in text for text in flashes(client.get("/")))
+
+
+def test_buy_now_costs_a_fixed_number_of_queries_and_the_same_form_again_fewer(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    def statements(captured: CaptureQueriesContext) -> list[str]:
+        # Savepoints here are BEGIN and COMMIT in production; only the work is counted.
+        return [
+            query["sql"].split(None, 1)[0]
+            for query in captured
+            if "SAVEPOINT" not in query["sql"].upper()
+        ]
+
+    form = buy_form(client, product)
+    with CaptureQueriesContext(connection) as new_order:
+        client.post("/checkout/", form)
+    with CaptureQueriesContext(connection) as again:
+        client.post("/checkout/", form)
+
+    # The product, the token, the two throttle counts, the insert; then, row locked, the
+    # session saved and read back.
+    assert statements(new_order) == ["SELECT"] * 4 + ["INSERT", "SELECT", "UPDATE", "SELECT"]
+    assert statements(again) == ["SELECT"] * 3
+    assert Order.objects.count() == 1

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from pytest_django import DjangoAssertNumQueries
 
 from shop.models import Order, Product
 from shop.tests.helpers import run_without_database
@@ -156,3 +157,15 @@ def test_the_500_page_renders_without_the_static_manifest_or_the_database(
     )
     result = run_without_database(script, ALLOWED_HOSTS="testserver")
     assert result.stdout.splitlines()[-1:] == ["500 True"], result.stdout + result.stderr
+
+
+def test_a_first_time_visitor_costs_no_query_once_the_products_are_cached(
+    django_assert_num_queries: DjangoAssertNumQueries,
+) -> None:
+    with django_assert_num_queries(1):
+        first = Client().get("/")
+    with django_assert_num_queries(0):
+        second = Client().get("/")
+    cards = 'data-testid="product-card"'
+    assert first.content.decode().count(cards) == second.content.decode().count(cards) == 3
+    assert "You have no orders yet." in second.content.decode()
