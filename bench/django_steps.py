@@ -76,6 +76,8 @@ def count_queries(cookie: str) -> dict[str, Any]:
     returning.cookies.load(cookie)
     first_time = Client()
     counts = {
+        # This process has not read the products yet, as a worker just started.
+        "/ first-time visitor, new process": queries(Client(), "get", "/"),
         "/ first-time visitor": queries(first_time, "get", "/"),
         "/ returning visitor": queries(returning, "get", "/"),
         "/orders/ poll": queries(returning, "get", "/orders/"),
