@@ -448,8 +448,8 @@ def report(
         "non-2xx and errors (wrk's socket errors: connect, read, write, 5 s timeout) add up all "
         "runs.\nCPU ms: gunicorn's CPU time per request (master and workers, least of the runs); "
         "others' load on the machine moves it less than req/s.\n"
-        "restarts: gunicorn workers recycled during the runs (max_requests), each one booting "
-        "Django anew."
+        "restarts: gunicorn workers recycled during the runs (max_requests), each a fork of the "
+        "preloaded master with its caches and database connections to fill again."
     )
 
     floor_ratio = (
