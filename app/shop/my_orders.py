@@ -2,8 +2,9 @@
 
 The page is the shop's hottest path. Its query is the ORM's own SQL, built once per process:
 building and compiling the queryset anew cost more than running it (without it gunicorn
-served the returning visitor's page about 40% faster, in interleaved wrk runs). A row of plain strings then costs the
-template a lookup per cell, where a model instance costs a chain of attribute and filter calls.
+served the returning visitor's page about 40% faster, in interleaved wrk runs). A row of
+plain strings then costs the template a lookup per cell, where a model instance costs a chain
+of attribute and filter calls.
 """
 
 from __future__ import annotations
