@@ -131,6 +131,19 @@ class Buyer:
             return error.code
 
 
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """manage.py in a process of its own, with the settings production runs and `env` on top."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=APP_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def run_without_database(script: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Python in a process of its own, with the production settings and a database that never
     answers: what a page or a probe does while PostgreSQL is gone."""

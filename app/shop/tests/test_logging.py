@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,9 +16,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from shop.tests.helpers import run_manage
 from shop.tests.stack import Stack, running_stack
 
-APP_DIR = Path(__file__).resolve().parents[2]
 NGINX_REQUEST_ID = "0f3c9a1b2d4e5f60718293a4b5c6d7e8"
 
 
@@ -37,16 +35,8 @@ def json_lines(log: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def run_django(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=APP_DIR,
-        env={**os.environ, "SECRET_KEY": "x" * 50, "SENTRY_DSN": "", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def run_shell(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_manage("shell", "-c", code, **{"SECRET_KEY": "x" * 50, "SENTRY_DSN": "", **env})
 
 
 @pytest.mark.django_db
@@ -71,7 +61,7 @@ def test_the_request_id_is_nginxs_or_a_new_one_and_goes_back_in_the_response(
     [("true", "plain"), ("false", "json")],
 )
 def test_logs_are_plain_for_make_run_and_json_in_production(debug: str, expected: str) -> None:
-    result = run_django("import logging; logging.getLogger('shop').warning('hello')", DEBUG=debug)
+    result = run_shell("import logging; logging.getLogger('shop').warning('hello')", DEBUG=debug)
     line = result.stdout.strip().splitlines()[-1]
     if expected == "plain":
         assert re.fullmatch(r"\S+ \S+ WARNING shop hello", line), line
@@ -88,7 +78,7 @@ def test_sentry_starts_only_with_a_dsn_and_carries_environment_and_release() -> 
         "print(c.is_active(), c.options['environment'], c.options['release'])"
     )
     # A DSN on loopback that nothing listens on: nothing is reported from this test anyway.
-    configured = run_django(
+    configured = run_shell(
         code,
         DEBUG="false",
         SENTRY_DSN="http://public@127.0.0.1:9/1",
@@ -96,7 +86,7 @@ def test_sentry_starts_only_with_a_dsn_and_carries_environment_and_release() -> 
         SENTRY_RELEASE="3f2a1bc",
     )
     assert configured.stdout.strip().splitlines()[-1] == "True staging 3f2a1bc"
-    unset = run_django(code, DEBUG="false")
+    unset = run_shell(code, DEBUG="false")
     assert unset.stdout.strip().splitlines()[-1].startswith("False")
 
 

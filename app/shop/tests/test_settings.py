@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-APP_DIR = Path(__file__).resolve().parents[2]
+from shop.tests.helpers import run_manage
+
 PRODUCTION_ENV = {
     "DEBUG": "false",
     "SECRET_KEY": "k7#vQ2!pZ9@rT4$wX1^mN8&bL3*cF6(hJ0)sD5-gY2+eR7=uI4",
@@ -20,27 +16,15 @@ PRODUCTION_ENV = {
 }
 
 
-def run_django(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=APP_DIR,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_start_up_refuses_a_missing_secret_key_when_debug_is_off() -> None:
-    result = run_django("check", DEBUG="false", SECRET_KEY="")
+    result = run_manage("check", DEBUG="false", SECRET_KEY="")
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is false." in result.stderr
 
 
 @pytest.mark.parametrize("value", ["maybe", "2", "enabled"])
 def test_start_up_refuses_a_malformed_boolean(value: str) -> None:
-    result = run_django("check", DEBUG=value)
+    result = run_manage("check", DEBUG=value)
     assert result.returncode != 0
     assert f"DEBUG must be a boolean (one of 1/0, true/false, yes/no, on/off), not '{value}'." in (
         result.stderr
@@ -49,7 +33,7 @@ def test_start_up_refuses_a_malformed_boolean(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["0", "false", "no", "off", "False"])
 def test_false_words_turn_debug_off(value: str) -> None:
-    result = run_django(
+    result = run_manage(
         "shell",
         "-c",
         "from django.conf import settings; print(settings.DEBUG)",
@@ -61,19 +45,19 @@ def test_false_words_turn_debug_off(value: str) -> None:
 
 @pytest.mark.parametrize("key", ["sk_live_abc123", "rk_live_abc123"])
 def test_start_up_refuses_a_live_stripe_key(key: str) -> None:
-    result = run_django("check", **{**PRODUCTION_ENV, "STRIPE_SECRET_KEY": key})
+    result = run_manage("check", **{**PRODUCTION_ENV, "STRIPE_SECRET_KEY": key})
     assert result.returncode != 0
     assert "STRIPE_SECRET_KEY is a live-mode key" in result.stderr
 
 
 def test_deploy_checks_pass_with_a_production_environment() -> None:
-    result = run_django("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 
 
 def checkout_origin(**env: str) -> str:
-    result = run_django(
+    result = run_manage(
         "shell",
         "-c",
         "from django.conf import settings; print(settings.STRIPE_CHECKOUT_ORIGIN)",

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -19,11 +15,10 @@ from shop.stripe_gateway import (
     PaymentProviderError,
     PaymentProviderUnavailable,
 )
-from shop.tests.helpers import buy, session_id_of
+from shop.tests.helpers import buy, run_manage, session_id_of
 from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
-APP_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("key", ["sk_live_123", "rk_live_123"])
@@ -133,13 +128,6 @@ def test_the_default_key_prefix_is_one_per_deployment(
 
 def run_django_print(expression: str, **env: str) -> str:
     code = f"from django.conf import settings; print({expression})"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=APP_DIR,
-        env={**os.environ, "STRIPE_IDEMPOTENCY_PREFIX": "", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_manage("shell", "-c", code, **{"STRIPE_IDEMPOTENCY_PREFIX": "", **env})
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
