@@ -303,27 +303,7 @@ def _new_order(
     client_address: str | None,
 ) -> Order:
     """The order for a form seen for the first time, unless its sender creates too many."""
-    recent = Order.objects.filter(created_at__gte=timezone.now() - THROTTLE_WINDOW)
-    if recent.filter(visitor=visitor).count() >= settings.ORDERS_PER_MINUTE_PER_VISITOR or (
-        client_address
-        and recent.filter(client_address=client_address).count()
-        >= settings.ORDERS_PER_MINUTE_PER_ADDRESS
-    ):
-        logger.warning("Throttled a new order from visitor=%s address=%s", visitor, client_address)
-        raise CheckoutThrottled(
-            "You are placing orders too quickly. Please wait a minute and try again."
-        )
-    return _order_for_form(product, quantity, form_token, visitor, site_url, client_address)
-
-
-def _order_for_form(
-    product: Product,
-    quantity: int,
-    form_token: uuid.UUID,
-    visitor: str,
-    site_url: str,
-    client_address: str | None,
-) -> Order:
+    _refuse_if_too_many(visitor, client_address)
     try:
         with transaction.atomic():
             return Order.objects.create(
@@ -343,6 +323,19 @@ def _order_for_form(
         if existing is None:
             raise
         return existing
+
+
+def _refuse_if_too_many(visitor: str, client_address: str | None) -> None:
+    recent = Order.objects.filter(created_at__gte=timezone.now() - THROTTLE_WINDOW)
+    if recent.filter(visitor=visitor).count() >= settings.ORDERS_PER_MINUTE_PER_VISITOR or (
+        client_address
+        and recent.filter(client_address=client_address).count()
+        >= settings.ORDERS_PER_MINUTE_PER_ADDRESS
+    ):
+        logger.warning("Throttled a new order from visitor=%s address=%s", visitor, client_address)
+        raise CheckoutThrottled(
+            "You are placing orders too quickly. Please wait a minute and try again."
+        )
 
 
 def _open_checkout_session(order: Order, site_url: str) -> Order:
