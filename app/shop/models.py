@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import secrets
+
 from django.db import models
 from django.db.models import F, Q
 
 MAX_QUANTITY = 10
+
+
+def new_checkout_key() -> str:
+    return secrets.token_hex(16)
 
 
 class Product(models.Model):
@@ -56,6 +62,11 @@ class Order(models.Model):
     checkout_expires_at = models.DateTimeField()
     # Where Stripe sends the buyer back, so reconcile_orders can replay the very same create.
     checkout_site_url = models.CharField(max_length=200, blank=True)
+    # Names the order in its idempotency keys. Random, never the id: ids repeat after a wipe,
+    # a restore or a sequence reset, while Stripe keeps a key's answer for 24 hours.
+    checkout_key = models.CharField(
+        max_length=32, unique=True, default=new_checkout_key, editable=False
+    )
     # Bumped only when Stripe saved a failure under the previous idempotency key.
     checkout_attempt = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

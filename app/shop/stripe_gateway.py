@@ -127,7 +127,7 @@ def create_checkout_session(order: Order, *, success_url: str, cancel_url: str) 
 
 def idempotency_key(order: Order, attempt: int | None = None) -> str:
     attempt = order.checkout_attempt if attempt is None else attempt
-    return f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-order-{order.pk}-{attempt}"
+    return f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-{order.checkout_key}-{attempt}"
 
 
 def retrieve_checkout_session(session_id: str) -> CheckoutSession:

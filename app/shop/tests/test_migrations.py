@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import re
+import uuid
 from importlib import import_module
 
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
-from shop.models import Product
+from shop.models import Order, Product
 
 seed = import_module("shop.migrations.0002_seed_products")
 
@@ -39,3 +44,29 @@ def test_the_seed_migration_reverses_and_applies_again() -> None:
 @pytest.mark.django_db
 def test_models_and_migrations_agree() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_orders_from_before_checkout_keys_each_get_their_own() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate([("shop", "0005_client_address")])
+    old_apps = executor.loader.project_state([("shop", "0005_client_address")]).apps
+    OldOrder, OldProduct = old_apps.get_model("shop", "Order"), old_apps.get_model("shop", "Product")
+    product = OldProduct.objects.first()
+    for token in (uuid.uuid4(), uuid.uuid4()):
+        OldOrder.objects.create(
+            product=product,
+            quantity=1,
+            unit_price_cents=product.price_cents,
+            amount_cents=product.price_cents,
+            visitor="v",
+            form_token=token,
+            checkout_expires_at=timezone.now(),
+        )
+
+    call_command("migrate", "shop", verbosity=0)
+
+    keys = list(Order.objects.values_list("checkout_key", flat=True))
+    assert len(keys) == len(set(keys)) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{32}", key) for key in keys)
+    Order.objects.all().delete()

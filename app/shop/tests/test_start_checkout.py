@@ -9,6 +9,7 @@ from http import HTTPStatus
 
 import pytest
 from django.conf import settings
+from django.core.management.color import no_style
 from django.db import connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -52,16 +53,47 @@ def test_a_price_or_amount_in_the_post_is_ignored(
     assert simulator.sessions()[0]["amount_total"] == 4500
 
 
-def test_the_idempotency_key_is_stable_for_the_order(
+def test_the_idempotency_key_names_the_orders_random_key_not_its_id(
     client: Client, simulator: Simulator, product: Product
 ) -> None:
     buy(client, product)
-    order = Order.objects.get()
-    [request] = simulator.requests()
-    assert (
-        request["idempotency_key"]
-        == f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-order-{order.pk}-0"
-    )
+    buy(client, product)
+    first, second = Order.objects.order_by("pk")
+    keys = [request["idempotency_key"] for request in simulator.requests()]
+    assert keys == [
+        f"{settings.STRIPE_IDEMPOTENCY_PREFIX}-checkout-{order.checkout_key}-0"
+        for order in (first, second)
+    ]
+    assert first.checkout_key != second.checkout_key
+    assert not any(f"-{order.pk}-" in key for order, key in zip((first, second), keys))
+
+
+def test_after_a_wipe_that_repeats_order_ids_a_new_order_gets_a_new_session(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    _wipe_orders()
+    buy(client, product)
+    before = Order.objects.get()
+    _wipe_orders()
+
+    # Stripe, still running, keeps every key of the wiped database for 24 hours.
+    response = buy(client, product)
+
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    after = Order.objects.get()
+    assert after.pk == before.pk
+    assert session_id_of(response) == after.stripe_session_id != before.stripe_session_id
+    assert len(simulator.sessions()) == 2
+
+
+def _wipe_orders() -> None:
+    """What a wiped database does to orders: none left, and ids counted again from 1."""
+    Order.objects.all().delete()
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_by_name_sql(
+            no_style(), [{"table": Order._meta.db_table, "column": "id"}]
+        ):
+            cursor.execute(sql)
 
 
 def test_the_same_form_posted_again_reuses_the_order_and_its_session(

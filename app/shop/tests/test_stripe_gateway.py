@@ -107,7 +107,7 @@ def test_two_deployments_sharing_one_stripe_account_never_share_a_key(
 
     assert other.amount_total == order.unit_price_cents * 3
     keys = [r["idempotency_key"] for r in simulator.requests()]
-    assert len(set(keys)) == 2 and keys[1] == f"staging-checkout-order-{order.pk}-0"
+    assert len(set(keys)) == 2 and keys[1] == f"staging-checkout-{order.checkout_key}-0"
 
 
 @pytest.mark.parametrize(
