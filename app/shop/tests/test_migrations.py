@@ -51,8 +51,8 @@ def test_orders_from_before_checkout_keys_each_get_their_own() -> None:
     executor = MigrationExecutor(connection)
     executor.migrate([("shop", "0005_client_address")])
     old_apps = executor.loader.project_state([("shop", "0005_client_address")]).apps
-    OldOrder, OldProduct = old_apps.get_model("shop", "Order"), old_apps.get_model("shop", "Product")
-    product = OldProduct.objects.first()
+    OldOrder = old_apps.get_model("shop", "Order")
+    product = old_apps.get_model("shop", "Product").objects.first()
     for token in (uuid.uuid4(), uuid.uuid4()):
         OldOrder.objects.create(
             product=product,

@@ -65,7 +65,7 @@ def test_the_idempotency_key_names_the_orders_random_key_not_its_id(
         for order in (first, second)
     ]
     assert first.checkout_key != second.checkout_key
-    assert not any(f"-{order.pk}-" in key for order, key in zip((first, second), keys))
+    assert not any(f"-{order.pk}-" in key for order, key in zip((first, second), keys, strict=True))
 
 
 def test_after_a_wipe_that_repeats_order_ids_a_new_order_gets_a_new_session(
