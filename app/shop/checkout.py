@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,12 +23,12 @@ from django.utils import timezone
 
 from shop import stripe_gateway
 from shop.models import Order, OrderStatus, Product
-from shop.stripe_gateway import (
-    CheckoutSession,
-    CheckoutSessionNotFound,
-    PaymentProviderError,
-    PaymentRequestInvalid,
-)
+from shop.stripe_gateway import CheckoutSession, PaymentRequestInvalid
+
+# Handed on, so that the views tell Stripe's answers apart without knowing the gateway.
+from shop.stripe_gateway import CheckoutSessionNotFound as CheckoutSessionNotFound
+from shop.stripe_gateway import PaymentProviderError as PaymentProviderError
+from shop.stripe_gateway import PaymentProviderUnavailable as PaymentProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +36,6 @@ logger = logging.getLogger(__name__)
 # skew and a retry some minutes later under the same idempotency key.
 CHECKOUT_LIFETIME = timedelta(minutes=45)
 THROTTLE_WINDOW = timedelta(minutes=1)
-# Cron runs reconcile_orders every five minutes; a run stops starting work before the next.
-RECONCILE_BUDGET = timedelta(minutes=4)
-# Any fixed number of our own, the same in every process: pg_try_advisory_lock's key.
-RECONCILE_LOCK_ID = 8_240_517
 CANCEL_SALT = "shop.cancel-link"
 # An order id as we write it, within a bigint: `isdigit()` also accepts "²", which int() refuses.
 ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
@@ -87,7 +80,11 @@ def start_checkout(
         # A page kept open past the session's life: let Stripe say it expired.
         session = stripe_gateway.retrieve_checkout_session(order.stripe_session_id)
         return sync_from_stripe(session) or order
-    return _open_checkout_session(order, site_url)
+    return open_checkout_session(order, site_url)
+
+
+def is_checkout_session_id(session_id: str) -> bool:
+    return stripe_gateway.is_checkout_session_id(session_id)
 
 
 def order_for_session(session_id: str, visitor: str | None) -> Order | None:
@@ -159,6 +156,30 @@ def sync_from_stripe(session: CheckoutSession) -> Order | None:
     return fulfil(session)
 
 
+def review_lost_session(order: Order) -> bool:
+    """Stripe no longer knows the order's session: nobody can pay it, nor can we prove it was
+    not paid, so a person looks. True when this call moved the order."""
+    if not _transition(order, OrderStatus.NEEDS_REVIEW):
+        return False
+    _log_change(
+        order,
+        OrderStatus.NEEDS_REVIEW,
+        order.stripe_session_id,
+        None,
+        ": Stripe no longer knows the session",
+        level=logging.ERROR,
+    )
+    return True
+
+
+def expire_unopened(order: Order) -> bool:
+    """The order's checkout never opened and its window has passed. True when this call moved it."""
+    if not _transition(order, OrderStatus.EXPIRED):
+        return False
+    _log_change(order, OrderStatus.EXPIRED, None, None, ": its checkout never opened")
+    return True
+
+
 def cancel(order: Order) -> Order:
     """The buyer left Checkout. End the session at Stripe first, so it can never be paid later."""
     with _locked_while_asking_stripe(order) as locked:
@@ -189,109 +210,6 @@ def order_id_from_cancel_token(token: str) -> int | None:
         return int(signing.Signer(salt=CANCEL_SALT).unsign(token))
     except signing.BadSignature:
         return None
-
-
-def reconcile(
-    *, older_than: timedelta, budget: timedelta = RECONCILE_BUDGET, concurrency: int = 4
-) -> Counter[str]:
-    """Settle pending orders whose webhook may have been lost. Returns a count per outcome.
-
-    Overlapping runs (a slow run still going when cron starts the next) never work the same
-    orders: the second one finds the lock taken and stops. A run asks Stripe about several
-    orders at once and starts no new one after its time budget, so a Stripe outage cannot
-    make runs pile up; what it left is the next run's.
-    """
-    with _reconcile_lock() as locked:
-        if not locked:
-            logger.warning("reconcile: another run holds the lock; this one does nothing")
-            return Counter({"skipped, another run is working": 1})
-        now = timezone.now()
-        deadline = time.monotonic() + budget.total_seconds()
-        stale = Order.objects.filter(status=OrderStatus.PENDING, created_at__lt=now - older_than)
-        orders = list(stale.order_by("pk"))
-        outcomes: Counter[str] = Counter()
-        # Only the calls to Stripe run in the pool; the database work stays on this thread.
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            answers = {
-                order.pk: pool.submit(_ask_stripe, order.stripe_session_id, deadline)
-                for order in orders
-                if order.stripe_session_id
-            }
-            for order in orders:
-                if order.pk in answers:
-                    outcomes[_settle_from(order, answers[order.pk].result())] += 1
-                elif time.monotonic() > deadline:
-                    outcomes["deferred"] += 1
-                else:
-                    outcomes[_reopen_or_expire(order, now)] += 1
-        return outcomes
-
-
-@contextmanager
-def _reconcile_lock() -> Iterator[bool]:
-    """A PostgreSQL advisory lock for the run's length. SQLite (`make run`) has no such lock
-    and serves one machine, where cron's runs do not overlap in practice."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RECONCILE_LOCK_ID])
-        locked = cursor.fetchone()[0]
-    try:
-        yield locked
-    finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [RECONCILE_LOCK_ID])
-
-
-def _ask_stripe(session_id: str, deadline: float) -> CheckoutSession | PaymentProviderError | None:
-    if time.monotonic() > deadline:
-        return None
-    try:
-        return stripe_gateway.retrieve_checkout_session(session_id)
-    except PaymentProviderError as error:
-        return error
-
-
-def _settle_from(order: Order, answer: CheckoutSession | PaymentProviderError | None) -> str:
-    if answer is None:
-        return "deferred"
-    if isinstance(answer, CheckoutSessionNotFound):
-        # Nobody can pay a session Stripe does not know, nor can we prove it was not paid.
-        if not _transition(order, OrderStatus.NEEDS_REVIEW):
-            return "waiting"
-        _log_change(
-            order,
-            OrderStatus.NEEDS_REVIEW,
-            order.stripe_session_id,
-            None,
-            ": Stripe no longer knows the session",
-            level=logging.ERROR,
-        )
-        return OrderStatus.NEEDS_REVIEW
-    if isinstance(answer, PaymentProviderError):
-        return "unreachable"
-    settled = sync_from_stripe(answer)
-    return settled.status if settled and settled.status != OrderStatus.PENDING else "waiting"
-
-
-def _reopen_or_expire(order: Order, now: datetime) -> str:
-    """An order whose session id was never saved: the worker may have died after Stripe
-    created the session. The create is replayed under the same key and parameters, so
-    Stripe answers with that session; once the window has passed nothing can be paid."""
-    if order.checkout_expires_at < now:
-        if not _transition(order, OrderStatus.EXPIRED):
-            return "waiting"
-        _log_change(order, OrderStatus.EXPIRED, None, None, ": its checkout never opened")
-        return OrderStatus.EXPIRED
-    if not order.checkout_site_url:
-        return "waiting"
-    try:
-        reopened = _open_checkout_session(order, order.checkout_site_url)
-    except (PaymentProviderError, CheckoutFailed):
-        return "unreachable"
-    return "reopened" if reopened.stripe_session_id else "waiting"
 
 
 def _new_order(
@@ -338,7 +256,8 @@ def _refuse_if_too_many(visitor: str, client_address: str | None) -> None:
         )
 
 
-def _open_checkout_session(order: Order, site_url: str) -> Order:
+def open_checkout_session(order: Order, site_url: str) -> Order:
+    """The order's Checkout Session, asked of Stripe once; a replay finds the same session."""
     try:
         with _locked_while_asking_stripe(order) as locked:
             if locked.status != OrderStatus.PENDING or locked.stripe_session_url:

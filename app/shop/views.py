@@ -16,16 +16,11 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from shop import catalog, checkout, stripe_gateway
+from shop import catalog, checkout
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, OrderStatus, Product
 from shop.my_orders import recent_order_rows
 from shop.responses import expected
-from shop.stripe_gateway import (
-    CheckoutSessionNotFound,
-    PaymentProviderError,
-    PaymentProviderUnavailable,
-)
 from shop.templatetags.shop_tags import dollars
 
 logger = logging.getLogger(__name__)
@@ -46,6 +41,14 @@ ALREADY_DONE = {
     "reviewing it. We will be in touch; please do not pay again.",
 }
 
+# Why a Buy form did not become a checkout -> the answer's status, and whether the form keeps its
+# token: a throttled form was not used, and after an outage the next click retries this order.
+REFUSALS: dict[type[Exception], tuple[HTTPStatus, bool]] = {
+    checkout.CheckoutThrottled: (HTTPStatus.TOO_MANY_REQUESTS, True),
+    checkout.CheckoutRefused: (HTTPStatus.CONFLICT, False),
+    checkout.CheckoutFailed: (HTTPStatus.BAD_GATEWAY, False),
+    checkout.PaymentProviderError: (HTTPStatus.SERVICE_UNAVAILABLE, True),
+}
 
 # What the cancel page says follows the order's real state once Stripe has answered.
 CANCEL_OUTCOMES = {
@@ -105,24 +108,8 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
             site_url=request.build_absolute_uri("/").rstrip("/"),
             client_address=_client_address(request),
         )
-    except checkout.CheckoutThrottled as refusal:
-        # The form was not used, so it keeps its token for the click a minute later.
-        response = _refuse_form(
-            request, form, str(refusal), status=HTTPStatus.TOO_MANY_REQUESTS, keep_token=True
-        )
-        response["Retry-After"] = str(int(checkout.THROTTLE_WINDOW.total_seconds()))
-        return response
-    except checkout.CheckoutRefused as refusal:
-        return _refuse_form(request, form, str(refusal), status=HTTPStatus.CONFLICT)
-    except checkout.CheckoutFailed as failure:
-        return _refuse_form(request, form, str(failure), status=HTTPStatus.BAD_GATEWAY)
-    except PaymentProviderError as error:
-        # The same token stays in the form, so the next click retries this very order.
-        return expected(
-            _refuse_form(
-                request, form, str(error), status=HTTPStatus.SERVICE_UNAVAILABLE, keep_token=True
-            )
-        )
+    except tuple(REFUSALS) as refusal:
+        return _refuse_checkout(request, form, refusal)
     if order.status == OrderStatus.PENDING:
         return _see_other(order.stripe_session_url)
     messages.info(request, ALREADY_DONE[OrderStatus(order.status)])
@@ -132,7 +119,7 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
 @require_GET
 def checkout_success(request: HttpRequest) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
-    if not stripe_gateway.is_checkout_session_id(session_id):
+    if not checkout.is_checkout_session_id(session_id):
         return _refuse(request, "That payment link is not valid.")
     # Only our own sessions reach Stripe: made-up ids must not spend its rate limit.
     order = checkout.order_for_session(session_id, _visitor(request))
@@ -140,9 +127,9 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
         return _refuse(request, "We could not find that payment.")
     try:
         order = checkout.confirm_payment(session_id)
-    except CheckoutSessionNotFound:
+    except checkout.CheckoutSessionNotFound:
         return _refuse(request, "We could not find that payment.")
-    except PaymentProviderError:
+    except checkout.PaymentProviderError:
         messages.info(
             request,
             "We are confirming your payment with Stripe. Your order will show as paid shortly.",
@@ -172,14 +159,14 @@ def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
         return _refuse(request, "We could not find that order.", status=HTTPStatus.NOT_FOUND)
     try:
         order = checkout.cancel(order)
-    except PaymentProviderUnavailable:
+    except checkout.PaymentProviderUnavailable:
         messages.warning(
             request,
             f"We could not reach Stripe to cancel order #{order.pk}; its checkout stays open "
             f"until it expires by itself at {_time_of_day(order.checkout_expires_at)}.",
         )
         return _see_other(reverse("storefront"))
-    except PaymentProviderError:
+    except checkout.PaymentProviderError:
         messages.warning(
             request,
             f"We could not cancel order #{order.pk}; it will expire by itself at "
@@ -224,6 +211,16 @@ def render_storefront(
     # Revalidate on every visit, yet let the back button restore the page with its tokens.
     patch_cache_control(response, private=True, no_cache=True)
     return response
+
+
+def _refuse_checkout(request: HttpRequest, form: BuyForm, refusal: Exception) -> HttpResponse:
+    kind = next(kind for kind in type(refusal).__mro__ if kind in REFUSALS)
+    status, keep_token = REFUSALS[kind]
+    response = _refuse_form(request, form, str(refusal), status=status, keep_token=keep_token)
+    if isinstance(refusal, checkout.CheckoutThrottled):
+        response["Retry-After"] = str(int(checkout.THROTTLE_WINDOW.total_seconds()))
+    # Stripe out of reach is a 503 we chose, not a fault to report; Stripe's refusal (502) is.
+    return expected(response) if status == HTTPStatus.SERVICE_UNAVAILABLE else response
 
 
 def _refuse_form(

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from shop import checkout
+from shop import reconcile
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--budget-seconds",
             type=float,
-            default=checkout.RECONCILE_BUDGET.total_seconds(),
+            default=reconcile.RECONCILE_BUDGET.total_seconds(),
             help="Start no new order after this long; the next run takes the rest (default 240).",
         )
         parser.add_argument(
@@ -36,7 +36,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         minutes = options["older_than_minutes"]
-        outcomes = checkout.reconcile(
+        outcomes = reconcile.reconcile(
             older_than=timedelta(minutes=minutes),
             budget=timedelta(seconds=options["budget_seconds"]),
             concurrency=options["concurrency"],

@@ -1,4 +1,4 @@
-"""reconcile_orders: the safety net when both the webhook and the buyer's browser are lost."""
+"""Reconciliation and its command, reconcile_orders: the safety net for a lost webhook."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from shop import checkout
+from shop import reconcile
 from shop.models import Order, Product
 from shop.tests.helpers import buy, requires_postgres, session_id_of
 from shop.tests.stack import Simulator
@@ -27,7 +27,7 @@ def age(session_id: str | None = None, minutes: int = 10) -> None:
     orders.update(created_at=timezone.now() - timedelta(minutes=minutes))
 
 
-def reconcile() -> str:
+def reconcile_orders() -> str:
     out = StringIO()
     call_command("reconcile_orders", stdout=out)
     return out.getvalue()
@@ -42,7 +42,7 @@ def test_it_settles_stale_orders_from_what_stripe_says(
     for session_id in (paid, expired, still_open):
         age(session_id)
 
-    output = reconcile()
+    output = reconcile_orders()
 
     statuses = dict(Order.objects.values_list("stripe_session_id", "status"))
     assert statuses == {
@@ -52,7 +52,7 @@ def test_it_settles_stale_orders_from_what_stripe_says(
         young: "pending",
     }
     assert "expired: 1, paid: 1, waiting: 1" in output
-    assert reconcile().endswith("waiting: 1\n")
+    assert reconcile_orders().endswith("waiting: 1\n")
 
 
 def test_an_order_whose_checkout_never_opened_expires_after_its_window(
@@ -64,7 +64,7 @@ def test_an_order_whose_checkout_never_opened_expires_after_its_window(
         created_at=timezone.now() - timedelta(hours=1),
         checkout_expires_at=timezone.now() - timedelta(minutes=5),
     )
-    reconcile()
+    reconcile_orders()
     assert Order.objects.get().status == "expired"
 
 
@@ -74,7 +74,7 @@ def test_stripe_being_down_leaves_orders_pending_and_says_so(
     session_id_of(buy(client, product))
     age()
     simulator.fault(method="GET", path="/v1/checkout/sessions/", status=503, times=3)
-    assert "unreachable: 1" in reconcile()
+    assert "unreachable: 1" in reconcile_orders()
     assert Order.objects.get().status == "pending"
 
 
@@ -84,9 +84,9 @@ def test_a_wrong_amount_is_counted_for_review(
     session_id = session_id_of(buy(client, product))
     simulator.pay(session_id, amount_total=1)
     age()
-    assert "needs_review: 1" in reconcile()
+    assert "needs_review: 1" in reconcile_orders()
     assert Order.objects.get().status == "needs_review"
-    assert reconcile().endswith("none\n")
+    assert reconcile_orders().endswith("none\n")
 
 
 def test_an_order_whose_session_stripe_no_longer_knows_stops_being_pending(
@@ -97,11 +97,11 @@ def test_an_order_whose_session_stripe_no_longer_knows_stops_being_pending(
     simulator.reset()  # Stripe forgets every session: a 404 from now on
 
     with caplog.at_level(logging.ERROR):
-        assert "needs_review: 1" in reconcile()
+        assert "needs_review: 1" in reconcile_orders()
 
     assert Order.objects.get().status == "needs_review"
     assert any(session_id in r.getMessage() for r in caplog.records)
-    assert reconcile().endswith("none\n")
+    assert reconcile_orders().endswith("none\n")
 
 
 @requires_postgres
@@ -119,15 +119,15 @@ def test_a_run_that_overlaps_another_works_no_orders(
         ) as other_run,
         other_run.cursor() as cursor,
     ):
-        cursor.execute("SELECT pg_advisory_lock(%s)", [checkout.RECONCILE_LOCK_ID])
-        output = reconcile()
+        cursor.execute("SELECT pg_advisory_lock(%s)", [reconcile.RECONCILE_LOCK_ID])
+        output = reconcile_orders()
         # Released here rather than by closing: the server ends a closed session a bit later.
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [checkout.RECONCILE_LOCK_ID])
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [reconcile.RECONCILE_LOCK_ID])
 
     assert "skipped, another run is working: 1" in output
     assert simulator.requests(method="GET", path=f"/v1/checkout/sessions/{session_id}") == []
     assert Order.objects.get().status == "pending"
-    assert "paid: 1" in reconcile()
+    assert "paid: 1" in reconcile_orders()
 
 
 def stripe_reads(simulator: Simulator) -> list[dict]:
@@ -148,7 +148,7 @@ def test_a_run_asks_stripe_about_several_orders_at_once(
     delay = 2.0
     slow_stripe_reads(simulator, delay)
 
-    outcomes = checkout.reconcile(older_than=timedelta(minutes=5), concurrency=4)
+    outcomes = reconcile.reconcile(older_than=timedelta(minutes=5), concurrency=4)
 
     assert outcomes == {"paid": 4}
     arrivals = sorted(r["received_at"] for r in stripe_reads(simulator))
@@ -164,7 +164,7 @@ def test_a_run_starts_no_new_order_after_its_time_budget(
     age()
     slow_stripe_reads(simulator, 2.0)
 
-    outcomes = checkout.reconcile(
+    outcomes = reconcile.reconcile(
         older_than=timedelta(minutes=5), budget=timedelta(seconds=1), concurrency=2
     )
 
