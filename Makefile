@@ -27,7 +27,7 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 	CSRF_TRUSTED_ORIGINS=https://shop.example.com POSTGRES_PASSWORD=check \
 	STRIPE_SECRET_KEY=sk_test_check STRIPE_WEBHOOK_SECRET=whsec_check TLS_CERT_DIR=/nonexistent
 
-.PHONY: help install run test test-contract coverage-report e2e playwright-chromium \
+.PHONY: help install run check test test-contract coverage-report e2e playwright-chromium \
 	lint typecheck lint-workflows lint-infra lint-k8s audit fmt migrate shell reconcile \
 	up down logs ps prod-config createsuperuser test-containers test-replicas test-stack bench
 
@@ -44,7 +44,11 @@ install: .venv/.synced ## Create the virtualenv with uv and install the locked d
 run: .venv/.synced ## Serve the shop on http://127.0.0.1:8000 (SQLite and the Stripe simulator unless .env says otherwise)
 	./scripts/run-local.sh
 
-test: .venv/.synced lint ## Lint, then run the test suite with coverage (PostgreSQL when DATABASE_URL points at it)
+check: .venv/.synced ## Lint, then test: everything `.ci/run` checks before the browser and the containers
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory test
+
+test: .venv/.synced ## Run the test suite with coverage, without the linters (PostgreSQL when DATABASE_URL points at it)
 	$(PYTHON) -m pytest -m "not browser and not containers and not containers_prod and not containers_replicas" \
 		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
