@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -122,3 +123,31 @@ class ProcessedStripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class LoginFailure(models.Model):
+    """One wrong password at the admin login, counted to throttle guessing; kept for a window."""
+
+    username = models.CharField(max_length=150)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    failed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "address", "failed_at"], name="login_failure_pair"),
+            models.Index(fields=["address", "failed_at"], name="login_failure_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address} at {self.failed_at}"
+
+
+class StaffSession(models.Model):
+    """A signed-in session, known on the server, so that logging out ends every copy of it."""
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"session of user {self.user_id} until {self.expires_at}"

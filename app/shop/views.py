@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import render
@@ -17,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from shop import catalog, checkout
+from shop.client_address import client_address
 from shop.forms import BuyForm, issue_form_token, new_visitor_id
 from shop.models import Order, OrderStatus, Product
 from shop.my_orders import recent_order_rows
@@ -106,7 +105,7 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
             form_token=form.cleaned_data["form_token"],
             visitor=visitor,
             site_url=request.build_absolute_uri("/").rstrip("/"),
-            client_address=_client_address(request),
+            client_address=client_address(request),
         )
     except tuple(REFUSALS) as refusal:
         return _refuse_checkout(request, form, refusal)
@@ -267,20 +266,6 @@ def _new_visitor(request: HttpRequest) -> str:
 
 def _time_of_day(moment: datetime) -> str:
     return f"{moment:%H:%M} UTC"
-
-
-def _client_address(request: HttpRequest) -> str | None:
-    """The client's address: the proxy's word for it when the request came through the proxy."""
-    address = request.META.get("REMOTE_ADDR", "")
-    trusted = settings.TRUSTED_PROXIES
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if forwarded and ("*" in trusted or address in trusted):
-        # The proxy appends the address it saw last; earlier entries are the client's to forge.
-        address = forwarded.rsplit(",", 1)[-1].strip()
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
 
 
 def _see_other(url: str) -> HttpResponseRedirect:
