@@ -14,7 +14,8 @@ N = TypeVar("N", int, float)
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    """Empty counts as unset: a deploy file may pass a variable on without restating its default."""
+    return os.environ.get(name, "").strip() or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from shop.tests.helpers import run_manage
+from shop.tests.helpers import APP_DIR, run_manage
+
+REPO = APP_DIR.parent
+# Every file that reads the shop's environment, and how it names a variable there.
+READERS = {
+    "app/config/settings.py": r"\benv_[a-z]+\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']",
+    "deploy/gunicorn.conf.py": r"os\.environ\.get\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']",
+    "deploy/wait_for_database.py": r"os\.environ\.get\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']",
+}
 
 PRODUCTION_ENV = {
     "DEBUG": "false",
@@ -85,3 +95,26 @@ def test_stripes_own_api_always_checks_out_on_stripes_checkout_origin() -> None:
         )
         == "https://checkout.stripe.com"
     )
+
+
+def test_every_variable_read_is_documented_once_in_env_example() -> None:
+    read = {
+        name
+        for path, pattern in READERS.items()
+        for name in re.findall(pattern, (REPO / path).read_text())
+    }
+    documented = re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", (REPO / ".env.example").read_text(), re.M)
+    assert len(read) > 30
+    assert sorted(read - set(documented)) == []
+    assert sorted({name for name in documented if documented.count(name) > 1}) == []
+
+
+def test_an_empty_variable_means_the_settings_default() -> None:
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.LOG_LEVEL, settings.STRIPE_API_BASE)",
+        **{**PRODUCTION_ENV, "LOG_LEVEL": "", "STRIPE_API_BASE": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "INFO https://api.stripe.com"
