@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, cleanup: ExitStack) -> int:
     database_url = cleanup.enter_context(stack.bench_database())
     gunicorn_port, nginx_port = stack.free_port(), stack.free_port()
     webhook_url = f"http://{stack.HOST}:{nginx_port}/stripe/webhook/"
-    simulator_url = cleanup.enter_context(stack.simulator(scratch, webhook_url))
+    simulator_url = cleanup.enter_context(stack.simulator(scratch / "stripe_sim.log", webhook_url))
     env = stack.server_env(database_url, simulator_url, gunicorn_port)
     stack.manage(env, "collectstatic", "--noinput")
     stack.manage(env, "migrate", "--noinput")

@@ -14,7 +14,8 @@ from django.conf import settings
 from shop import catalog, health
 from shop.models import Product
 from shop.tests.helpers import SIMULATOR_KEY, WEBHOOK_SECRET
-from shop.tests.stack import Simulator, running_simulator
+from shop.tests.stack import Simulator
+from tests.support import servers
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -40,7 +41,7 @@ def fresh_products() -> None:
 @pytest.fixture(scope="session")
 def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("simulator") / "stripe_sim.log"
-    with running_simulator(log, webhook_url=None, webhook_secret=WEBHOOK_SECRET) as base_url:
+    with servers.simulator(log, webhook_url=None, webhook_secret=WEBHOOK_SECRET) as base_url:
         yield base_url
 
 

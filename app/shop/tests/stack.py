@@ -9,46 +9,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 import psycopg2
-from psycopg2 import sql
 
-APP_DIR = Path(__file__).resolve().parents[2]
-REPO_DIR = APP_DIR.parent
-GUNICORN_CONFIG = REPO_DIR / "deploy" / "gunicorn.conf.py"
-HOST = "127.0.0.1"
-WEBHOOK_SECRET = "whsec_browser_tests_only"
-STRIPE_TEST_KEY = "sk_test_browser_tests_only"
-SECRET_KEY = "browser-tests-only-secret-key-never-used-for-anything-else"
-STARTUP_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 10.0
-POSTGRES_SCHEMES = ("postgres", "postgresql")
+from tests.support import servers
+from tests.support.servers import HOST, LOCAL_OPENER
+
 ORDERS_QUERY = (
     "SELECT id, status, quantity, amount_cents, stripe_session_id FROM shop_order ORDER BY id"
 )
-# Only loopback traffic here: a proxy from the environment must not see these requests.
-LOCAL_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class StackError(RuntimeError):
-    """A process of the stack would not start; the message carries its output."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +41,7 @@ class Database:
 
     @property
     def is_postgres(self) -> bool:
-        return urlsplit(self.url).scheme in POSTGRES_SCHEMES
+        return urlsplit(self.url).scheme in servers.POSTGRES_SCHEMES
 
     def orders(self) -> list[dict[str, Any]]:
         return self._rows(ORDERS_QUERY)
@@ -150,16 +132,7 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         """Run a management command against the stack's database and simulator."""
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=APP_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        return result.stdout
+        return servers.manage(self.env, *args)
 
 
 @contextmanager
@@ -172,28 +145,28 @@ def running_stack(
     through a `DatabaseProxy`. `sqlite` serves from SQLite whatever DATABASE_URL says, as
     `make run` does.
     """
-    port = _free_port()
+    port = servers.free_port()
     base_url = f"http://{HOST}:{port}"
     gunicorn_log, simulator_log = tmp_dir / "gunicorn.log", tmp_dir / "stripe_sim.log"
+    sqlite_file = tmp_dir / "shop.sqlite3"
     with ExitStack() as stack:
-        database_url = stack.enter_context(_fresh_database(tmp_dir, sqlite=sqlite))
+        database_url = (
+            f"sqlite:///{sqlite_file}"
+            if sqlite
+            else stack.enter_context(servers.fresh_database("_e2e", sqlite_file=sqlite_file))
+        )
         server_database_url = database_route(database_url) if database_route else database_url
         simulator_url = stack.enter_context(
-            running_simulator(simulator_log, f"{base_url}/stripe/webhook/", WEBHOOK_SECRET)
+            servers.simulator(simulator_log, f"{base_url}/stripe/webhook/")
         )
-        env = _server_env(server_database_url, simulator_url, port)
+        env = {
+            **servers.server_env(server_database_url, simulator_url, port),
+            "WEB_CONCURRENCY": "2",
+        }
         # gunicorn runs the production settings, which serve only collected static files.
-        _manage(env, "collectstatic", "--noinput")
-        _manage(env, "migrate", "--noinput")
-        gunicorn = stack.enter_context(
-            _running(
-                [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG)],
-                cwd=APP_DIR,
-                env=env,
-                log=gunicorn_log,
-            )
-        )
-        _wait_until_ready(f"{base_url}/readyz", gunicorn, gunicorn_log)
+        servers.manage(env, "collectstatic", "--noinput")
+        servers.manage(env, "migrate", "--noinput")
+        gunicorn = stack.enter_context(servers.running(servers.start_gunicorn(env, gunicorn_log)))
         yield Stack(
             base_url=base_url,
             database=Database(database_url),
@@ -281,151 +254,6 @@ def _close(sock: socket.socket) -> None:
     with suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def _fresh_database(tmp_dir: Path, *, sqlite: bool = False) -> Iterator[str]:
-    """A new, empty database beside the one DATABASE_URL names (a temp file for SQLite)."""
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if sqlite or not url or parts.scheme == "sqlite":
-        yield f"sqlite:///{tmp_dir / 'shop.sqlite3'}"
-        return
-    if parts.scheme not in POSTGRES_SCHEMES:
-        raise StackError(f"DATABASE_URL must name PostgreSQL or SQLite, not {parts.scheme!r}.")
-    name = f"{parts.path.lstrip('/') or 'shop'}_e2e"
-    # The maintenance database, since the one in the URL may not exist yet.
-    server_url = urlunsplit(parts._replace(path="/postgres"))
-    _recreate_postgres_database(server_url, name)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        _drop_postgres_database(server_url, name)
-
-
-def _recreate_postgres_database(server_url: str, name: str) -> None:
-    _drop_postgres_database(server_url, name)
-    _run_outside_transaction(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def _drop_postgres_database(server_url: str, name: str) -> None:
-    # FORCE: a previous run killed halfway may have left connections open.
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    _run_outside_transaction(server_url, statement)
-
-
-def _run_outside_transaction(server_url: str, statement: sql.Composable) -> None:
-    with closing(psycopg2.connect(server_url)) as connection:
-        # CREATE and DROP DATABASE refuse to run inside a transaction block.
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-
-
-@contextmanager
-def running_simulator(log: Path, webhook_url: str | None, webhook_secret: str) -> Iterator[str]:
-    """The simulator as its own process; yields its base URL. No webhook URL: events are kept."""
-    args = [sys.executable, "-m", "stripe_sim", "--port", "0", "--webhook-secret", webhook_secret]
-    env = {**os.environ, "STRIPE_SIM_WEBHOOK_URL": webhook_url or ""}
-    with _running(args, cwd=REPO_DIR, env=env, log=log, pipe_stdout=True) as process:
-        assert process.stdout is not None
-        # The simulator's first stdout line is the only one, and names its port.
-        match = re.search(rf"http://{re.escape(HOST)}:\d+", process.stdout.readline())
-        if match is None:
-            raise StackError(f"The Stripe simulator did not start:\n{log.read_text()}")
-        yield match.group(0)
-
-
-def _server_env(database_url: str, simulator_url: str, port: int) -> dict[str, str]:
-    """Production settings, except that Stripe is the simulator."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONUNBUFFERED": "1",
-        "DATABASE_URL": database_url,
-        "DEBUG": "false",
-        "SECRET_KEY": SECRET_KEY,
-        "ALLOWED_HOSTS": f"{HOST},localhost",
-        "CSRF_TRUSTED_ORIGINS": "",
-        "SECURE_SSL_REDIRECT": "false",
-        "SENTRY_DSN": "",
-        "STRIPE_API_BASE": simulator_url,
-        # Empty, so the shop derives the Checkout origin from STRIPE_API_BASE as it would live.
-        "STRIPE_CHECKOUT_ORIGIN": "",
-        "STRIPE_SECRET_KEY": STRIPE_TEST_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "GUNICORN_BIND": f"{HOST}:{port}",
-        "WEB_CONCURRENCY": "2",
-    }
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=APP_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-
-
-@contextmanager
-def _running(
-    args: list[str], *, cwd: Path, env: dict[str, str], log: Path, pipe_stdout: bool = False
-) -> Iterator[subprocess.Popen[str]]:
-    """Run a process with its output in `log` (stderr only, when stdout is piped to us)."""
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE if pipe_stdout else log_file,
-            stderr=log_file if pipe_stdout else subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            _stop(process)
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        if _answers_ok(url):
-            return
-        time.sleep(0.1)
-    raise StackError(f"{url} did not answer 200 in {STARTUP_TIMEOUT_SECONDS} s:\n{log.read_text()}")
-
-
-def _answers_ok(url: str) -> bool:
-    try:
-        with LOCAL_OPENER.open(url, timeout=2) as response:
-            return response.status == HTTPStatus.OK
-    except OSError:
-        return False
 
 
 def _json_call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:

@@ -17,8 +17,9 @@ import pytest
 
 from shop import health
 from shop.tests.helpers import requires_postgres
-from shop.tests.stack import LOCAL_OPENER, WEBHOOK_SECRET, DatabaseProxy, Stack, running_stack
+from shop.tests.stack import DatabaseProxy, Stack, running_stack
 from shop.tests.test_webhooks import sign
+from tests.support.servers import LOCAL_OPENER, WEBHOOK_SECRET
 
 pytestmark = requires_postgres
 # What a container runtime gives a liveness probe before it counts a failure.
