@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend, with a bound on how many threads wait on a slow connect.
+"""Django's PostgreSQL backend, with a bound on how many threads wait on a slow connect, and a
+health check that asks the connection's socket instead of the server.
 
 A database that accepts connections and never answers holds each connecting thread for the
 whole connect timeout. Letting every worker thread wait so would leave none for the
@@ -10,12 +11,14 @@ succeeded for as long, they give up at once, as if the database had refused.
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from typing import Any
 
 import psycopg2
 from django.db.backends.postgresql import base
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 CONNECTING_AT_ONCE = 2
 # Well under a liveness probe's usual 2 s timeout, well over a healthy connect.
@@ -53,6 +56,25 @@ class DatabaseWrapper(base.DatabaseWrapper):
             _slots.release()
         _succeeded()
         return new_connection
+
+    def is_usable(self) -> bool:
+        """Whether a connection kept from an earlier request still works, without a round trip.
+
+        Django asks the server `SELECT 1` before each request's first query: some 330,000
+        instructions (callgrind), 0.07 ms of the page's CPU. An idle connection has nothing
+        to read until the server closes it (a restart, a failover, an idle timeout), which
+        leaves its goodbye or the end of the stream on the socket; nothing else comes
+        unasked, as the shop LISTENs to nothing.
+        A connection inside a transaction is still asked the old way.
+        """
+        connection = self.connection
+        if connection is None or connection.closed:
+            return False
+        if connection.info.transaction_status != TRANSACTION_STATUS_IDLE:
+            return bool(super().is_usable())
+        socket = select.poll()
+        socket.register(connection.fileno(), select.POLLIN)
+        return not socket.poll(0)
 
 
 def _succeeded() -> None:

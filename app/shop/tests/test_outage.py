@@ -183,3 +183,21 @@ def test_while_the_database_hangs_liveness_answers_within_the_probe_timeout(
 
     proxy.set_mode("up")
     print(f"recovered {recovers(shop):.2f} s after the database came back")
+
+
+def test_no_request_fails_on_a_connection_a_database_restart_cut(
+    shop: Stack, proxy: DatabaseProxy
+) -> None:
+    visitor = returning_visitor(shop)
+
+    def pages() -> list[int]:
+        # More requests at once than gunicorn has threads, so every thread holds a connection.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = pool.map(lambda _: fetch(shop.base_url + "/", headers=visitor), range(64))
+            return [answer.status for answer in answers]
+
+    assert set(pages()) == {HTTPStatus.OK}
+    # Cut every connection and accept new ones at once, as a restarted database does.
+    proxy.set_mode("down")
+    proxy.set_mode("up")
+    assert set(pages()) == {HTTPStatus.OK}
