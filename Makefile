@@ -14,6 +14,11 @@ AUDIT_REQUIREMENTS := var/audit-requirements.txt
 # COMPOSE_FILE=docker-compose.yml:docker-compose.prod.yml make up runs the production overlay.
 COMPOSE ?= docker compose
 UP_TIMEOUT_SECONDS ?= 300
+# Secrets for the local stack and `make run` wherever .env leaves them empty: random, made once
+# per checkout, git-ignored (docker-compose.yml and scripts/run-local.sh read LOCAL_*).
+LOCAL_SECRETS := var/local-secrets.env
+-include $(LOCAL_SECRETS)
+export LOCAL_SECRET_KEY LOCAL_STRIPE_WEBHOOK_SECRET
 # Web replicas behind the one nginx: WEB_REPLICAS=3 make up.
 WEB_REPLICAS ?= 1
 GIT_REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
@@ -30,6 +35,9 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 .PHONY: help install run check test test-contract coverage-report e2e playwright-chromium \
 	lint typecheck lint-workflows lint-infra lint-k8s audit fmt migrate shell reconcile \
 	up down logs ps prod-config createsuperuser test-containers test-replicas test-stack bench
+
+$(LOCAL_SECRETS):
+	@./scripts/local-secrets.sh $@
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'

@@ -4,8 +4,19 @@
 # as `make up` runs it, then the same stack with three web replicas, then the production overlay
 # with throwaway secrets and a certificate made for this run. COMPOSE_OVERRIDE names one more compose file to add to both (CI's build network).
 # Each stack is removed with its volume afterwards: the two use different database passwords.
+# They run as a compose project of their own, so a stack started with `make up` keeps its
+# containers and volumes; only the published ports cannot be shared, and are checked first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+export COMPOSE_PROJECT_NAME=django-stripe-shop-test
+ports=("${HTTP_PORT:-8080}" 12111 "${HTTPS_PORT:-8443}")
+for port in "${ports[@]}"; do
+  if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "test-stack: port $port on 127.0.0.1 is taken (a stack from \`make up\`? \`make down\` stops it, and keeps its data); the test stacks publish on ports ${ports[*]}." >&2
+    exit 1
+  fi
+done
 
 scratch=$(mktemp -d)
 # The README's path: `cp .env.example .env && make up`. A developer's own .env is used as it is.

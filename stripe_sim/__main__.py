@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from urllib.parse import urlsplit
 
 from stripe_sim.server import SimulatorServer
 from stripe_sim.simulator import (
@@ -46,11 +47,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     try:
+        refuse_beside_stripe(os.environ.get("STRIPE_API_BASE", ""))
         check_webhook_url(args.webhook_url)
         check_webhook_secret(args.webhook_secret)
     except ValueError as exc:
         parser.error(str(exc))
     return args
+
+
+def refuse_beside_stripe(api_base: str) -> None:
+    """With the app on Stripe itself, the webhook secret here is Stripe's: we must not sign."""
+    host = (urlsplit(api_base.strip()).hostname or "").rstrip(".")
+    if host == "stripe.com" or host.endswith(".stripe.com"):
+        raise ValueError(
+            f"STRIPE_API_BASE is Stripe's ({api_base}), so the app talks to Stripe, not to this "
+            "simulator, which would sign events with Stripe's webhook secret: not starting."
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

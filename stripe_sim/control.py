@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from stripe_sim.events import Delivery, Event, signature_header
 from stripe_sim.faults import parse_fault
@@ -144,9 +145,32 @@ def handle(sim: Simulator, request: Request) -> Response:
         return _error(HTTPStatus.NOT_FOUND, f"No such endpoint: {request.method} {request.path}")
     endpoint, path_args = found
     try:
+        _refuse_other_sites(sim, request)
         return endpoint(sim, sim.state, _json_body(request), **path_args)
     except ControlError as exc:
         return _error(exc.status, str(exc))
+
+
+def _refuse_other_sites(sim: Simulator, request: Request) -> None:
+    """A page on another site must not drive the simulator from a developer's browser.
+
+    A browser sends a cross-site form or `text/plain` POST without asking first, so a POST
+    must be JSON (which a browser sends cross-site only after a preflight we never answer);
+    and a request naming another origin is refused outright.
+    """
+    origin = request.header("Origin")
+    if origin is not None and origin.rstrip("/") != _origin(sim.config.public_url):
+        raise ControlError(HTTPStatus.FORBIDDEN, f"Requests from {origin} may not control this.")
+    content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+    if request.method == "POST" and content_type != "application/json":
+        raise ControlError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "The control API takes application/json only."
+        )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _json_body(request: Request) -> dict[str, Any]:

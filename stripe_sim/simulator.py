@@ -42,7 +42,10 @@ class Config:
     clock_offset: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """What `/_sim/config` shows: everything but the webhook secret, which can sign events."""
+        shown = asdict(self)
+        del shown["webhook_secret"]
+        return shown
 
 
 def check_webhook_url(url: Any) -> None:

@@ -148,3 +148,43 @@ def test_a_clock_offset_moves_stripes_clock_for_new_sessions(client, sim):
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.checkout.sessions.create(params=session_params(expires_at=now + 45 * 60))
     assert refused.value.param == "expires_at"
+
+
+def test_the_config_never_shows_the_webhook_secret(sim):
+    sim.post("/_sim/config", {"webhook_secret": "whsec_changed_by_a_test"})
+
+    shown = sim.control("GET", "/_sim/config").body.decode()
+
+    assert "webhook_secret" not in json.loads(shown) and "whsec_" not in shown
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"payment_status": "paid"}', "text/plain"),
+        ("payment_status=paid", "application/x-www-form-urlencoded"),
+    ],
+    ids=["text-plain", "form"],
+)
+def test_a_control_post_that_is_not_json_changes_nothing(client, sim, body, content_type):
+    session = client.v1.checkout.sessions.create(params=session_params())
+
+    response = sim.request(
+        "POST", f"/_sim/sessions/{session.id}/pay", body, {"Content-Type": content_type}
+    )
+
+    assert response.status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+
+def test_a_foreign_origin_may_not_control_the_simulator(client, sim):
+    session = client.v1.checkout.sessions.create(params=session_params())
+    headers = {"Content-Type": "application/json", "Origin": "http://attacker.example"}
+
+    response = sim.request("POST", f"/_sim/sessions/{session.id}/pay", "{}", headers)
+
+    assert response.status == HTTPStatus.FORBIDDEN
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    assert sim.request("GET", "/_sim/events", "", {"Origin": "null"}).status == 403
+    own = {"Content-Type": "application/json", "Origin": sim.base_url}
+    assert sim.request("POST", f"/_sim/sessions/{session.id}/pay", "{}", own).status == 200

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stripe_sim.tests.helpers import Sim
+import stripe
+
+from stripe_sim.tests.helpers import API_KEY, Sim, session_params
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +24,14 @@ def run_briefly(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
         timeout=10,
         check=False,
     )
+
+
+def test_it_will_not_start_beside_the_real_stripe():
+    result = run_briefly("--port", "0", env={"STRIPE_API_BASE": "https://api.stripe.com/"})
+
+    assert result.returncode == 2
+    assert "STRIPE_API_BASE is Stripe's" in result.stderr
+    assert result.stdout == ""
 
 
 def test_the_first_stdout_line_names_the_listening_address(sim_server):
@@ -55,11 +65,17 @@ def test_environment_variables_provide_the_webhook_defaults(tmp_path):
     try:
         line = process.stdout.readline()
         base_url = line.removeprefix("stripe_sim listening on ").strip()
-        config = Sim(base_url).get("/_sim/config")
+        sim = Sim(base_url)
+        config = sim.get("/_sim/config")
+        client = stripe.StripeClient(API_KEY, base_addresses={"api": base_url})
+        session = client.v1.checkout.sessions.create(params=session_params())  # type: ignore[arg-type]
+        sim.post(f"/_sim/sessions/{session.id}/pay")
+        events = sim.get("/_sim/events")
     finally:
         process.terminate()
         process.wait(timeout=5)
 
     assert config["webhook_url"] == "http://127.0.0.1:9/hook"
-    assert config["webhook_secret"] == "whsec_env"
+    [event] = events
+    stripe.WebhookSignature.verify_header(event["payload"], event["signature"], "whsec_env", 300)
     assert config["public_url"] == "http://sim.test:1"
