@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from shop.name_lookup import NameNotResolved, resolve
 
 if TYPE_CHECKING:
     from shop.models import Order
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # A stalled Stripe may hold a buyer at most 3 attempts x 2.5 s plus the library's
-# backoff between them (0.5 s, then at most 1 s): about 9 s, under our 10 s budget.
+# backoff between them (0.5 s, then at most 1 s): about 9 s, under our 10 s budget. The API's
+# host name is looked up first, within the connect timeout.
 CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 2.5
 MAX_NETWORK_RETRIES = 2
@@ -33,6 +37,7 @@ LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 CHECKOUT_EVENT_PREFIX = "checkout.session."
 EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
 CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
+TRY_AGAIN = "We could not reach our payment provider. Nothing was charged; please try again."
 
 
 class PaymentProviderError(Exception):
@@ -216,6 +221,7 @@ def _client() -> stripe.StripeClient:
 @contextmanager
 def _translated_errors(action: str, **context: object) -> Iterator[None]:
     """Turn the library's errors into ours, logging the details the buyer is not told."""
+    _look_up_api_host(action, context)
     try:
         yield
     except stripe.StripeError as error:
@@ -230,21 +236,37 @@ def _translated_errors(action: str, **context: object) -> Iterator[None]:
         raise _translate(error) from error
 
 
+def _look_up_api_host(action: str, context: dict[str, object]) -> None:
+    """The library's connect timeout starts after the name lookup, which may hang for 10 s a
+    try; a name that does not resolve in time sends no request, so the next try reuses the key."""
+    api = urlsplit(settings.STRIPE_API_BASE)
+    port = api.port or (443 if api.scheme == "https" else 80)
+    try:
+        resolve(api.hostname or "", port, CONNECT_TIMEOUT_SECONDS)
+    except NameNotResolved as error:
+        logger.warning(
+            "Stripe unreachable, did not %s (%s): %s",
+            action,
+            " ".join(f"{name}={value}" for name, value in context.items()),
+            error,
+        )
+        raise PaymentProviderUnavailable(TRY_AGAIN) from None
+
+
 def _translate(error: stripe.StripeError) -> PaymentProviderError:
-    try_again = "We could not reach our payment provider. Nothing was charged; please try again."
     if error.http_status == HTTPStatus.CONFLICT:
         # Another request with this key is still running at Stripe: the key must stay.
-        return PaymentProviderUnavailable(try_again)
+        return PaymentProviderUnavailable(TRY_AGAIN)
     if isinstance(error, stripe.IdempotencyError):
         return PaymentProviderError(
             "We could not start the payment. Nothing was charged; please try again.",
             needs_new_idempotency_key=True,
         )
     if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):
-        return PaymentProviderUnavailable(try_again)
+        return PaymentProviderUnavailable(TRY_AGAIN)
     if isinstance(error, stripe.APIError):
         # Stripe saved this 5xx under the idempotency key and would replay it.
-        return PaymentProviderUnavailable(try_again, needs_new_idempotency_key=True)
+        return PaymentProviderUnavailable(TRY_AGAIN, needs_new_idempotency_key=True)
     if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
         return CheckoutSessionNotFound("We could not find that payment.")
     if isinstance(error, stripe.InvalidRequestError) and error.http_status == 400:

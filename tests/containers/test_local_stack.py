@@ -10,8 +10,9 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
@@ -19,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from shop.tests.browser import expect_one_order, launch_chromium, press_buy_now
+from shop.tests.helpers import Buyer
 from shop.tests.stack import Simulator
 from tests.containers.stack import (
     BASE_URL,
@@ -45,6 +47,10 @@ SECURITY_HEADERS = (
 ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
 HASHED_STATIC = re.compile(r'href="(/static/shop/shop\.[0-9a-f]{12}\.css)"')
 BURST = 40
+# The app's promises: 503 at once while the database is out; Stripe unreachable, about 9 s.
+DATABASE_DOWN_BOUND_SECONDS = 2.5
+STRIPE_DOWN_BOUND_SECONDS = 9.0
+OUTAGE_HOLD_SECONDS = 2.1
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +195,81 @@ def test_orders_survive_make_down_and_make_up() -> None:
 
     assert "The shop is up: http://127.0.0.1:" in result.stdout
     assert sql("SELECT id, status, amount_cents FROM shop_order ORDER BY id") == orders
+
+
+def test_after_the_orders_are_wiped_a_new_order_gets_a_new_session_at_the_first_click(
+    simulator: Simulator,
+) -> None:
+    first = Buyer(BASE_URL)
+    assert first.press_buy_now() == HTTPStatus.SEE_OTHER
+    [[before_id, before_session]] = sql(
+        "SELECT id, stripe_session_id FROM shop_order ORDER BY id DESC LIMIT 1"
+    )
+    # A wiped database counts order ids from 1 again; the simulator keeps every key it saw.
+    sql("TRUNCATE shop_order RESTART IDENTITY")
+    sql(f"ALTER SEQUENCE shop_order_id_seq RESTART WITH {before_id}")
+
+    assert Buyer(BASE_URL).press_buy_now() == HTTPStatus.SEE_OTHER
+
+    [[after_id, after_session]] = sql("SELECT id, stripe_session_id FROM shop_order")
+    assert after_id == before_id and after_session != before_session
+    assert {before_session, after_session} <= {s["id"] for s in simulator.sessions()}
+
+
+def test_with_the_database_stopped_pages_and_probes_answer_within_their_bound() -> None:
+    compose("stop", "db")
+    try:
+        # Twice each, the second past the outage hold, so a fresh connect looks the name up.
+        for _ in range(2):
+            time.sleep(OUTAGE_HOLD_SECONDS)
+            for path in ("/readyz", "/", "/orders/"):
+                started = time.monotonic()
+                status = fetch(BASE_URL + path).status
+                seconds = time.monotonic() - started
+                print(f"db stopped: {path} {status} in {seconds:.2f} s")
+                assert status in (HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE), path
+                assert seconds < DATABASE_DOWN_BOUND_SECONDS, path
+    finally:
+        compose("start", "db")
+    wait_until_ready()
+
+
+def test_with_the_simulators_name_gone_checkout_answers_503_in_time_and_the_form_goes_on(
+    simulator: Simulator,
+) -> None:
+    buyer = Buyer(BASE_URL)
+    compose("stop", "stripe-sim")
+    try:
+        started = time.monotonic()
+        status = buyer.press_buy_now()
+        seconds = time.monotonic() - started
+    finally:
+        compose("start", "stripe-sim")
+    print(f"simulator's name gone: POST /checkout/ {status} in {seconds:.2f} s")
+    assert status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert seconds < STRIPE_DOWN_BOUND_SECONDS
+    wait_for(lambda: simulator.get("/_sim/health") == {"status": "ok"})
+
+    assert buyer.press_buy_now() == HTTPStatus.SEE_OTHER
+
+    [[key, session_id]] = sql(
+        "SELECT checkout_key, stripe_session_id FROM shop_order ORDER BY id DESC LIMIT 1"
+    )
+    [create] = simulator.requests()
+    assert create["idempotency_key"].endswith(f"-checkout-{key}-0")
+    assert [session["id"] for session in simulator.sessions()] == [session_id]
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if condition():
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.5)
 
 
 def test_a_burst_of_checkout_posts_is_limited_while_a_webhook_burst_all_gets_through() -> None:

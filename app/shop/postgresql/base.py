@@ -7,6 +7,10 @@ liveness probe, and the runtime would restart healthy containers. So only a few 
 connect at a time. The others wait their turn while connections keep being made, however
 slowly a busy machine makes them; once one attempt has been stuck for 1.5 s and none has
 succeeded for as long, they give up at once, as if the database had refused.
+
+libpq's connect_timeout does not cover looking the host name up, so that is done here,
+within LOOKUP_SECONDS, and libpq is handed the address (`hostaddr`; `host` still names the
+server for TLS and passwords).
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ import psycopg2
 from django.db.backends.postgresql import base
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
+from shop.name_lookup import NameNotResolved, resolve
+
 CONNECTING_AT_ONCE = 2
 # Well under a liveness probe's usual 2 s timeout, well over a healthy connect.
 STUCK_SECONDS = 1.5
 QUEUE_POLL_SECONDS = 0.05
+# Inside the 2.5 s in which a page or a probe must answer when the database is gone.
+LOOKUP_SECONDS = 1.0
+DEFAULT_PORT = 5432
 
 _slots = threading.BoundedSemaphore(CONNECTING_AT_ONCE)
 _lock = threading.Lock()
@@ -49,7 +58,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         with _lock:
             _started[me] = time.monotonic()
         try:
-            new_connection = super().get_new_connection(conn_params)
+            new_connection = super().get_new_connection(_with_address(conn_params))
         finally:
             with _lock:
                 del _started[me]
@@ -75,6 +84,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
         socket = select.poll()
         socket.register(connection.fileno(), select.POLLIN)
         return not socket.poll(0)
+
+
+def _with_address(conn_params: dict[str, Any]) -> dict[str, Any]:
+    host = conn_params.get("host") or ""
+    if not host or host.startswith("/") or "," in host or "hostaddr" in conn_params:
+        return conn_params
+    try:
+        address = resolve(host, int(conn_params.get("port") or DEFAULT_PORT), LOOKUP_SECONDS)
+    except NameNotResolved as error:
+        raise psycopg2.OperationalError(f"could not look up the database host: {error}") from None
+    return {**conn_params, "hostaddr": address}
 
 
 def _succeeded() -> None:
