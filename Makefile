@@ -161,5 +161,5 @@ test-containers: .venv/.synced ## Test the running stack through nginx, after ma
 test-replicas: .venv/.synced ## Test a running stack of several web replicas (after WEB_REPLICAS=3 make up)
 	$(PYTHON) -m pytest -m containers_replicas -rP
 
-test-stack: .venv/.synced ## Boot the local stack, then the production overlay, and test each (needs Docker; removes their volumes)
+test-stack: .venv/.synced ## Boot the local stack, then the production overlay, and test each (needs Docker; a compose project of its own, removed afterwards)
 	./scripts/test-stack.sh
