@@ -80,7 +80,12 @@ playwright-chromium: .venv/.synced ## Install Playwright's Chromium as `chromium
 	$(PYTHON) -m playwright install --with-deps chromium
 	ln -sf "$$($(PYTHON) scripts/playwright-chromium-path.py)" .venv/bin/chromium
 
-lint: .venv/.synced ## Every static check: ruff, mypy, the workflows, the infrastructure files
+# The README stays an evening's read; depth goes to docs/, deploy/, bench/ and .ci/ READMEs.
+README_MAX_LINES := 200
+
+lint: .venv/.synced ## Every static check: ruff, mypy, the workflows, the infrastructure files, the README's length
+	@test "$$(wc -l < README.md)" -le $(README_MAX_LINES) || \
+		{ echo "README.md is over $(README_MAX_LINES) lines: move the depth to docs/" >&2; exit 1; }
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	@$(MAKE) --no-print-directory typecheck
