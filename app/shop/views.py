@@ -1,26 +1,26 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError
-from django.shortcuts import render
+from django.middleware.csrf import get_token
 from django.template import loader
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from shop import catalog, checkout
+from shop import catalog, checkout, pages
 from shop.client_address import client_address
-from shop.forms import BuyForm, issue_form_token, new_visitor_id
+from shop.forms import BuyForm, new_visitor_id
 from shop.models import Order, OrderStatus, Product
 from shop.my_orders import recent_order_rows
+from shop.pages import ProductCard
 from shop.responses import expected
-from shop.templatetags.shop_tags import dollars
 
 logger = logging.getLogger(__name__)
 
@@ -63,22 +63,6 @@ CANCEL_OUTCOMES = {
 }
 
 
-@dataclass
-class ProductCard:
-    product: Product
-    token: str | None = None
-    quantity: str = "1"
-    error: str = ""
-
-    @property
-    def pk(self) -> str:
-        return str(self.product.pk)
-
-    @property
-    def price(self) -> str:
-        return dollars(self.product.price_cents)
-
-
 @require_safe
 def storefront(request: HttpRequest) -> HttpResponse:
     return render_storefront(request)
@@ -88,7 +72,7 @@ def storefront(request: HttpRequest) -> HttpResponse:
 @never_cache
 def my_orders(request: HttpRequest) -> HttpResponse:
     """My Orders alone, polled by the page while an order awaits Stripe's confirmation."""
-    return render(request, "shop/_orders.html", _orders_context(_visitor(request)))
+    return HttpResponse(pages.my_orders(recent_order_rows(_visitor(request))))
 
 
 @require_POST
@@ -196,17 +180,17 @@ def render_storefront(
 ) -> HttpResponse:
     visitor = _visitor(request)
     # Read before a first-time visitor gets an id: they have no orders, so no query for them.
-    context = _orders_context(visitor)
-    visitor = visitor or _new_visitor(request)
-    cards = []
-    for product in catalog.products_for_sale():
-        card = failed if failed is not None and failed.product == product else ProductCard(product)
-        if card.token is None:
-            card.token = issue_form_token(product.pk, visitor)
-        cards.append(card)
-    context["cards"] = cards
-    context["checkout_url"] = reverse("checkout")
-    response = render(request, "shop/storefront.html", context, status=status)
+    orders = pages.my_orders(recent_order_rows(visitor))
+    page = pages.storefront(
+        catalog.products_for_sale(),
+        visitor=visitor or _new_visitor(request),
+        csrf_token=get_token(request),
+        flash=pages.flash(list(messages.get_messages(request))),
+        orders=orders,
+        failed=failed,
+        simulated=settings.STRIPE_SIMULATED,
+    )
+    response = HttpResponse(page, status=status)
     # Revalidate on every visit, yet let the back button restore the page with its tokens.
     patch_cache_control(response, private=True, no_cache=True)
     return response
@@ -243,12 +227,6 @@ def _refuse(
 ) -> HttpResponse:
     messages.error(request, message)
     return render_storefront(request, status=status)
-
-
-def _orders_context(visitor: str | None) -> dict[str, object]:
-    orders = recent_order_rows(visitor)
-    awaiting = any(order.awaiting_payment for order in orders)
-    return {"orders": orders, "awaiting_payment": awaiting}
 
 
 def _visitor(request: HttpRequest) -> str | None:

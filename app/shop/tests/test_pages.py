@@ -1,0 +1,91 @@
+"""The pages' HTML filled in from templates rendered once is what the templates render each time."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.template import loader
+from django.test import Client
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from shop import catalog, pages
+from shop.models import OrderStatus, Product
+from shop.my_orders import recent_order_rows
+from shop.tests.factories import make_order
+
+pytestmark = pytest.mark.django_db
+
+AWKWARD = '<b>Tom\'s "best" & only</b>'
+
+
+def test_a_prefilled_card_is_the_template_rendered_with_the_same_tokens() -> None:
+    products = catalog.products_for_sale()
+    for product, card in zip(products, pages._cards(products), strict=True):
+        filled = card.fill({"csrf": "csrf-A<&>", "token": "1-abc:sig'"})
+        context = {
+            "card": pages.ProductCard(product, token="1-abc:sig'"),
+            "csrf_token": "csrf-A<&>",
+            "checkout_url": "/checkout/",
+        }
+        assert filled == loader.render_to_string("shop/_product_card.html", context)
+        assert "csrf-A&lt;&amp;&gt;" in filled and "1-abc:sig&#x27;" in filled
+
+
+@pytest.mark.parametrize("status", [OrderStatus.PENDING, OrderStatus.PAID])
+def test_prefilled_order_rows_are_the_template_rendered_with_the_same_rows(status: str) -> None:
+    product = Product.objects.first()
+    assert product is not None
+    product.name = AWKWARD
+    product.save()
+    paid_at = timezone.now() if status == OrderStatus.PAID else None
+    make_order(
+        product, status=status, paid_at=paid_at, stripe_session_url="https://pay.example/?a&b"
+    )
+    make_order(
+        product,
+        status=status,
+        paid_at=paid_at,
+        checkout_expires_at=timezone.now() - timedelta(minutes=1),
+    )
+    rows = recent_order_rows("v1")
+    expected = loader.render_to_string(
+        "shop/_orders.html",
+        {
+            "orders": rows,
+            "awaiting_payment": status == OrderStatus.PENDING,
+            "rows": SafeString(
+                "".join(
+                    loader.render_to_string("shop/_order_row.html", {"order": row}) for row in rows
+                )
+            ),
+        },
+    )
+    assert pages.my_orders(rows) == expected
+    assert "&lt;b&gt;Tom&#x27;s &quot;best&quot; &amp; only&lt;/b&gt;" in expected
+    assert ("Continue to payment" in expected) is (status == OrderStatus.PENDING)
+
+
+def test_no_orders_is_the_templates_empty_section() -> None:
+    expected = loader.render_to_string("shop/_orders.html", {"orders": []})
+    assert pages.my_orders([]) == expected
+    assert "You have no orders yet." in expected
+
+
+def test_a_template_without_a_slot_it_should_show_is_refused_at_once() -> None:
+    with pytest.raises(AssertionError, match="slots"):
+        pages.prerender("shop/_orders.html", {"orders": True, "rows": "none"}, ("rows",))
+
+
+def test_the_cards_are_rendered_anew_when_the_products_are_read_anew(client: Client) -> None:
+    client.get("/")
+    kept = pages._cards(catalog.products_for_sale())
+    assert pages._cards(catalog.products_for_sale()) is kept
+    product = Product.objects.get(price_cents=1500)
+    product.name = "Steel Camp Mug"
+    product.save()
+    names = re.findall(r'<h2 class="h5 card-title">([^<]+)<', client.get("/").content.decode())
+    assert "Steel Camp Mug" in names and "Enamel Camp Mug" not in names
+    assert pages._cards(catalog.products_for_sale()) is not kept
