@@ -61,7 +61,8 @@ test: .venv/.synced ## Run the test suite with coverage, without the linters (Po
 		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 # A benchmark, not a test: figures and ratios from one run, under 3 minutes. BENCH_ARGS="--grid
-# 2x4,4x4" compares gunicorn workers x threads instead; BENCH_ARGS=--profile profiles the page.
+# 2x4,4x4" compares gunicorn workers x threads instead; BENCH_ARGS=--profile profiles the page;
+# BENCH_ARGS="--compare [REV]" runs it on REV (the previous commit) and here, side by side.
 bench: .venv/.synced ## Measure the storefront through nginx, gunicorn and PostgreSQL (needs nginx and wrk)
 	$(PYTHON) -m bench $(BENCH_ARGS)
 

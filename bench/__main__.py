@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg2
 
-from bench import load, stack
+from bench import compare, load, stack
 from bench.load import WrkResult
 
 RETURNING_ORDERS = 5
@@ -39,13 +39,17 @@ RACE_BUYERS = 50
 RACE_POSTS_PER_BUYER = 2
 PAID_TIMEOUT_SECONDS = 20.0
 WARM_UP_SECONDS = 2.0
-# Ratio targets of issue 9; "missed widely" is below half of one.
-FLOOR_RATIO_TARGET = 0.30
+# The storefront's targets; "missed widely" is below half of a ratio target.
+FLOOR_RATIO_TARGET = 0.35
 FLAT_RATIO_TARGET = 0.95
 WIDE_MISS = 0.5
 P99_TARGET_MS = 100.0
-RPS_TARGET = 800.0
+RPS_TARGET = 1000.0
 RSS_TARGET_MIB = 100.0
+# gunicorn's CPU time per request, in ms.
+CPU_TARGETS_MS = {"returning": 0.8, "first": 0.6, "poll": 0.6}
+# The targets hold at two workers whatever the machine, not at the image's per-CPU default.
+BENCH_WORKERS = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"}
 ORDER_ROW = 'data-testid="order-row"'
 STASH_OTHERS = (
     "CREATE TABLE bench_other_orders AS SELECT * FROM shop_order"
@@ -85,6 +89,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     # A shell may start a background job with SIGINT ignored; Ctrl-C must still stop the run.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.compare:
+        try:
+            each = ["--seconds", f"{args.seconds:g}", "--rounds", str(args.rounds)]
+            return compare.compare(args.compare, each)
+        except stack.StackError as error:
+            print(f"bench: {error}", file=sys.stderr)
+            return 2
     if not (args.grid or args.profile):
         signal.signal(signal.SIGALRM, _out_of_time)
         signal.alarm(BOUND_SECONDS)
@@ -111,6 +122,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="instead of the bench: profile the storefront"
     )
+    parser.add_argument(
+        "--compare",
+        nargs="?",
+        const=compare.DEFAULT_REVISION,
+        metavar="REV",
+        help="the bench on REV (default: the previous commit) and on this checkout, side by side",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     return parser.parse_args()
 
 
@@ -137,7 +156,7 @@ def run(args: argparse.Namespace, cleanup: ExitStack) -> int:
     stack.manage(env, "collectstatic", "--noinput")
     stack.manage(env, "migrate", "--noinput")
     shop = stack.Stack(scratch, database_url, simulator_url, "", gunicorn_port, env)
-    stack.start_gunicorn(shop)
+    stack.start_gunicorn(shop, BENCH_WORKERS)
     cleanup.callback(stack.stop_gunicorn, shop)
     shop.nginx_url = cleanup.enter_context(
         stack.nginx(scratch, nginx_port, f"{stack.HOST}:{gunicorn_port}")
@@ -173,8 +192,26 @@ def run(args: argparse.Namespace, cleanup: ExitStack) -> int:
     queries = json.loads(django_step(shop, "count-queries", visitor.cookie_header()))
     workers = {pid: stack.rss_mib(pid) for pid in shop.gunicorn_workers()}
     failed = report(scenarios, race, queries, workers, args)
+    if args.json:
+        write_figures(args.json, scenarios, queries, failed)
     print(f"\nThe whole run took {time.monotonic() - started:.0f} s; {load_average()} at its end.")
     return 1 if failed else 0
+
+
+def write_figures(
+    path: Path, scenarios: list[Scenario], queries: dict[str, int], failed: bool
+) -> None:
+    """The best run of each page and its least CPU per request, for --compare."""
+    figures = {
+        scenario.name: {
+            "requests_per_second": scenario.best.requests_per_second,
+            "p50_ms": scenario.best.p50_ms,
+            "p99_ms": scenario.best.p99_ms,
+            "cpu_ms": least_cpu(scenario),
+        }
+        for scenario in scenarios
+    }
+    path.write_text(json.dumps({"scenarios": figures, "queries": queries, "failed": failed}))
 
 
 def returning_visitor(shop: stack.Stack) -> load.Browser:
@@ -364,6 +401,10 @@ def concurrency_grid(shop: stack.Stack, visitor: load.Browser, args: argparse.Na
     return 1 if failed else 0
 
 
+def least_cpu(scenario: Scenario) -> float:
+    return min(run.server_cpu_ms_per_request for run in scenario.runs)
+
+
 def print_machine(shop: stack.Stack) -> None:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -441,7 +482,7 @@ def report(
             f"{scenario.name:<40} {best.requests_per_second:>8.0f} {best.p50_ms:>8.1f} "
             f"{best.p99_ms:>8.1f} {sum(run.non_2xx for run in scenario.runs):>8} "
             f"{sum(run.socket_errors for run in scenario.runs):>7} "
-            f"{min(run.server_cpu_ms_per_request for run in scenario.runs):>7.2f} "
+            f"{least_cpu(scenario):>7.2f} "
             f"{sum(run.worker_restarts for run in scenario.runs):>8}   {runs}"
         )
     print(
@@ -483,20 +524,31 @@ def report(
         flat_ratio,
         FLAT_RATIO_TARGET,
     )
-    page_cpu = min(run.server_cpu_ms_per_request for run in by_name[RETURNING].runs)
-    floor_cpu = min(run.server_cpu_ms_per_request for run in by_name[HEALTHZ].runs)
+    page_cpu = least_cpu(by_name[RETURNING])
+    floor_cpu = least_cpu(by_name[HEALTHZ])
     print(
         f"  (in gunicorn CPU per request, / costs {page_cpu / max(floor_cpu, 0.001):.1f}x "
         f"/healthz: {floor_cpu / max(page_cpu, 0.001):.2f}x as a rate; no target, context only)"
     )
+    for name, key in ((RETURNING, "returning"), (FIRST, "first"), (POLL, "poll")):
+        cpu, cpu_target = least_cpu(by_name[name]), CPU_TARGETS_MS[key]
+        absolute_target(
+            f"{name.split(',')[0]}: gunicorn CPU per request",
+            f"{cpu:.2f} ms",
+            cpu <= cpu_target,
+            f"<= {cpu_target} ms",
+        )
     absolute_target(
-        "/ p99 at 32 connections", f"{page.p99_ms:.0f} ms", page.p99_ms <= 100, "<= 100 ms"
+        "/ returning visitor: p99 at 32 connections",
+        f"{page.p99_ms:.0f} ms",
+        page.p99_ms <= P99_TARGET_MS,
+        f"<= {P99_TARGET_MS:.0f} ms",
     )
     absolute_target(
-        "/ requests/s",
+        "/ returning visitor: requests/s",
         f"{page.requests_per_second:.0f}",
         page.requests_per_second >= RPS_TARGET,
-        ">= 800",
+        f">= {RPS_TARGET:,.0f}",
     )
     absolute_target(
         f"gunicorn workers' RSS after the run ({len(rss)} workers, largest)",
@@ -508,13 +560,13 @@ def report(
 
     print("\nSQL queries per request (Django's CaptureQueriesContext around the test client)")
     query_targets: dict[str, Callable[[int], bool]] = {
-        "/ returning visitor": lambda n: n <= 2,
+        "/ returning visitor": lambda n: n <= 1,
         "/ first-time visitor": lambda n: n == 0,
     }
     for name, count in queries.items():
         check = query_targets.get(name)
         verdict = "" if check is None else ("met" if check(count) else "NOT MET")
-        target = {"/ returning visitor": "<= 2", "/ first-time visitor": "0 (cached)"}.get(name, "")
+        target = {"/ returning visitor": "<= 1", "/ first-time visitor": "0 (cached)"}.get(name, "")
         print(f"  {name:<40} {count:>3}  {target:<11} {verdict}")
 
     print(
