@@ -164,6 +164,11 @@ ORDERS_PER_MINUTE_PER_ADDRESS = env_int("ORDERS_PER_MINUTE_PER_ADDRESS", 30)
 # The proxy whose X-Forwarded-For names the client (gunicorn trusts the same addresses).
 TRUSTED_PROXIES = env_list("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
+# Reconciliation: reconcile_orders asks Stripe about orders pending this long; the stacks'
+# `reconcile` service runs it again after this many seconds (`--repeat`).
+RECONCILE_OLDER_THAN_MINUTES = env_int("RECONCILE_OLDER_THAN_MINUTES", 5)
+RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 300)
+
 # Content-Security-Policy: our own assets only; the Buy form's POST redirects to Checkout,
 # and browsers apply form-action to that redirect too.
 CONTENT_SECURITY_POLICY = {

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 from contextlib import closing
 from datetime import timedelta
 from io import StringIO
+from typing import IO
 
 import psycopg2
 import pytest
@@ -16,7 +21,13 @@ from django.utils import timezone
 
 from shop import reconcile
 from shop.models import Order, Product
-from shop.tests.helpers import buy, requires_postgres, session_id_of
+from shop.tests.helpers import (
+    APP_DIR,
+    SIMULATOR_KEY,
+    buy,
+    requires_postgres,
+    session_id_of,
+)
 from shop.tests.stack import Simulator
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +184,49 @@ def test_a_run_starts_no_new_order_after_its_time_budget(
     asked = stripe_reads(simulator)
     assert len(asked) <= 2 and outcomes["deferred"] == 6 - len(asked) >= 4
     assert Order.objects.filter(status="pending").count() == 6
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_repeat_settles_what_a_later_run_finds_and_stops_at_once_on_sigterm(
+    client: Client, simulator: Simulator, product: Product
+) -> None:
+    session_id = session_id_of(buy(client, product))
+    age(session_id)
+    db = connection.settings_dict
+    run = subprocess.Popen(
+        [sys.executable, "manage.py", "reconcile_orders", "--repeat"],
+        cwd=APP_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "STRIPE_API_BASE": simulator.base_url,
+            "STRIPE_SECRET_KEY": SIMULATOR_KEY,
+            "RECONCILE_INTERVAL_SECONDS": "1",
+        },
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert run.stdout is not None
+        assert next_report(run.stdout) == "Reconciling every 1 s until stopped."
+        assert next_report(run.stdout).endswith("waiting: 1")
+        # Paid while no webhook reaches the shop: the next run finds it.
+        simulator.pay(session_id)
+        assert next_report(run.stdout).endswith("paid: 1")
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=5) == 0
+    finally:
+        run.kill()
+        run.wait()
+
+    assert Order.objects.get().status == "paid"
+
+
+def next_report(stdout: IO[str]) -> str:
+    """The command's next line of its own, past the JSON log lines that share its output."""
+    for line in stdout:
+        if not line.startswith("{"):
+            return line.rstrip("\n")
+    raise AssertionError("the command ended without reporting")
