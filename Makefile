@@ -24,7 +24,7 @@ WEB_REPLICAS ?= 1
 GIT_REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 CONTAINER_TESTS := $(if $(findstring docker-compose.prod.yml,$(COMPOSE_FILE)),containers_prod,containers)
 SHELL_SCRIPTS := .ci/run $(wildcard .ci/with-docker .ci/offline-images .ci/containers) \
-	$(wildcard scripts/*.sh deploy/*.sh .ci/images/*/*.sh)
+	$(wildcard scripts/*.sh deploy/*.sh nginx/*.sh .ci/images/*/*.sh)
 DOCKERFILES := Dockerfile $(wildcard .ci/images/*/Dockerfile)
 COMPOSE_FILES := docker-compose.yml docker-compose.prod.yml $(wildcard .ci/compose.ci.yml)
 # Placeholders that let `config` check the production overlay; never used to run anything.
@@ -34,7 +34,7 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 
 .PHONY: help install run check test test-contract coverage-report e2e playwright-chromium \
 	lint typecheck lint-workflows lint-infra lint-k8s audit fmt migrate shell reconcile \
-	up down logs ps prod-config createsuperuser test-containers test-replicas test-stack bench
+	up down logs ps backup backups restore prod-config createsuperuser test-containers test-replicas test-stack bench
 
 $(LOCAL_SECRETS):
 	@./scripts/local-secrets.sh $@
@@ -154,6 +154,16 @@ logs: ## Show the stack's recent logs (ARGS=--follow to keep reading)
 
 ps: ## List the stack's containers and their health
 	$(COMPOSE) ps --all
+
+backup: ## Dump the running stack's database into backups/ (pg_dump's custom format, named by UTC time)
+	COMPOSE="$(COMPOSE)" ./scripts/backup.sh create
+
+backups: ## List the dumps in backups/, oldest first
+	./scripts/backup.sh list
+
+restore: ## Put the newest dump (or BACKUP=<file>) back into the running stack; asks first unless YES=1
+	COMPOSE="$(COMPOSE)" BACKUP="$(BACKUP)" YES="$(YES)" UP_TIMEOUT_SECONDS=$(UP_TIMEOUT_SECONDS) \
+		./scripts/backup.sh restore
 
 prod-config: ## Print the merged production configuration (refuses while a required secret is missing)
 	$(COMPOSE) -f docker-compose.yml -f docker-compose.prod.yml config

@@ -25,6 +25,8 @@ while IFS= read -r template; do
   mkdir -p "$dir/conf.d/$(dirname "$relative")"
   envsubst "$variables" <"$template" >"$dir/conf.d/${relative%.template}"
 done < <(find nginx/templates -type f -name '*.template')
+# What nginx/follow-web.sh writes in the container, here for the one upstream.
+echo "server $UPSTREAM max_fails=1 fail_timeout=10s;" >"$dir/conf.d/shop/web-servers.conf"
 mkdir -p "$dir/tls" "$dir/logs"
 
 # The official image's main config (worker_processes auto, 1024 connections, access log on).

@@ -73,6 +73,8 @@ export ALLOWED_HOSTS=127.0.0.1,localhost
 export CSRF_TRUSTED_ORIGINS=https://127.0.0.1:8443,https://localhost:8443
 export STRIPE_SECRET_KEY=sk_test_container_tests_only
 export STRIPE_WEBHOOK_SECRET=whsec_container_tests_only
+# Dumps seconds apart, so that the backup service's schedule and pruning are seen in the run.
+export BACKUP_INTERVAL_HOURS=0.001 BACKUP_KEEP=2
 make prod-config >/dev/null
 make up
 make test-containers

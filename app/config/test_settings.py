@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 
 # Before the real settings run: they refuse to start without a key when DEBUG is off.
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key-that-is-not-used-anywhere-else")
+TEST_SECRET_KEY = "test-only-secret-key-that-is-not-used-anywhere-else"  # noqa: S105
+os.environ.setdefault("SECRET_KEY", TEST_SECRET_KEY)
 
-from config.settings import *  # noqa: F403
-from config.settings import STORAGES
+from config.settings import *  # noqa: E402, F403
+from config.settings import STORAGES  # noqa: E402
 
 STORAGES = {
     **STORAGES,

@@ -11,16 +11,21 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shlex
 import ssl
 import subprocess
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
+
+from config.test_settings import TEST_SECRET_KEY
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 BASE_URL = os.environ.get("SHOP_URL", "http://127.0.0.1:8080")
@@ -29,6 +34,9 @@ SIMULATOR_URL = os.environ.get("STRIPE_SIM_URL", "http://127.0.0.1:12111")
 COMPOSE = shlex.split(os.environ.get("COMPOSE", "docker compose"))
 READY_TIMEOUT_SECONDS = 120.0
 HTTP_TIMEOUT_SECONDS = 15.0
+SESSION_ID = re.compile(r"/c/pay/(cs_test_\w+)")
+FORM_FIELDS = re.compile(r'name="(\w+)"[^>]*?value="([^"]*)"', re.DOTALL)
+ORDER_ROW = re.compile(r'<tr data-testid="order-row".*?</tr>', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,52 @@ def fetch(
         connection.close()
 
 
+@dataclass
+class Buyer:
+    """A browser reduced to what the shop sees: its cookies and the forms it was served."""
+
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self, path: str, *, method: str = "GET", form: dict[str, str] | None = None
+    ) -> tuple[str, Response]:
+        request_id = f"test-{uuid.uuid4().hex}"
+        headers = {"X-Request-ID": request_id, "Cookie": self.cookie_header()}
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        response = fetch(BASE_URL + path, method=method, body=body, headers=headers)
+        for cookie in response.header_values("Set-Cookie"):
+            name, _, rest = cookie.partition("=")
+            self.cookies[name] = rest.split(";", 1)[0]
+        return request_id, response
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    def buy_form(self, storefront: Response | None = None) -> dict[str, str]:
+        """The first card's form, from the storefront given or one fetched now."""
+        response = storefront or self.request("/")[1]
+        card = re.search(r'data-product-id="\d+".*?</form>', response.text, flags=re.DOTALL)
+        assert card, "the storefront shows no product card"
+        return dict(FORM_FIELDS.findall(card.group(0)))
+
+    def buy_now(self) -> str:
+        """Press Buy Now on the first card; the Checkout Session id it was sent to."""
+        _, redirect = self.request("/checkout/", method="POST", form=self.buy_form())
+        assert redirect.status == HTTPStatus.SEE_OTHER, redirect.status
+        session = SESSION_ID.search(redirect.header("Location"))
+        assert session, redirect.header("Location")
+        return session.group(1)
+
+    def my_orders(self) -> list[str]:
+        """The rows of My Orders, as this visitor sees them."""
+        _, response = self.request("/orders/")
+        assert response.status == HTTPStatus.OK
+        return ORDER_ROW.findall(response.text)
+
+
 def served_certificate() -> ssl.SSLContext:
     cert_dir = os.environ.get("TLS_CERT_DIR")
     if not cert_dir:
@@ -86,17 +140,66 @@ def served_certificate() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=Path(cert_dir) / "fullchain.pem")
 
 
+def operator_env(**overrides: str) -> dict[str, str]:
+    """The environment the stack was started with, for compose and make: this process's, less
+    the key the suite's Django settings put there (the stack's web would get it on a recreate)."""
+    env = {name: value for name, value in os.environ.items() if value != TEST_SECRET_KEY}
+    return {**env, **overrides}
+
+
 def compose(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
     result = subprocess.run(
         [*COMPOSE, *args],
         cwd=REPO_DIR,
-        env=env if env is not None else os.environ.copy(),
+        env=env if env is not None else operator_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def replica_address(container: str) -> str:
+    """A container's address on the network it shares with nginx."""
+    inspected = docker("inspect", container)[0]
+    networks = inspected["NetworkSettings"]["Networks"]
+    (address,) = [net["IPAddress"] for name, net in networks.items() if name.endswith("_frontend")]
+    return address
+
+
+def docker(*args: str) -> list[dict[str, Any]]:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def served_by(request_ids: list[str]) -> dict[str, str]:
+    """The replica address nginx proxied each of these requests to, from its access log."""
+    log = compose("logs", "--no-color", "--no-log-prefix", "nginx")
+    by_id = {
+        request_id: address
+        for address, request_id in re.findall(r"upstream=([\d.]+):\d+ request_id=(\S+)", log)
+    }
+    return {request_id: by_id[request_id] for request_id in request_ids if request_id in by_id}
+
+
+def order_count() -> int:
+    return int(sql("SELECT count(*) FROM shop_order")[0][0])
+
+
+def make(*args: str, env: dict[str, str] | None = None) -> str:
+    """A make target as an operator runs it; its output, once it has succeeded."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO_DIR,
+        env=env if env is not None else operator_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"make {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 

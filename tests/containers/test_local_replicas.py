@@ -10,27 +10,27 @@ stacks, with a checkout rate limit high enough for the races.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
 from shop.tests.stack import Simulator
 from tests.containers.stack import (
-    BASE_URL,
+    ORDER_ROW,
+    SESSION_ID,
+    Buyer,
     Response,
     compose,
     container_env,
-    fetch,
+    docker,
+    order_count,
+    replica_address,
+    served_by,
     sql,
 )
 
@@ -40,39 +40,6 @@ REPLICAS = 3
 RACERS = 20
 BUYERS = 10
 RESTART_TIMEOUT_SECONDS = 90.0
-SESSION_ID = re.compile(r"/c/pay/(cs_test_\w+)")
-FORM_FIELDS = re.compile(r'name="(\w+)"[^>]*?value="([^"]*)"', re.DOTALL)
-
-
-@dataclass
-class Buyer:
-    """A browser reduced to what the shop sees: its cookies and the forms it was served."""
-
-    cookies: dict[str, str] = field(default_factory=dict)
-
-    def request(
-        self, path: str, *, method: str = "GET", form: dict[str, str] | None = None
-    ) -> tuple[str, Response]:
-        request_id = f"test-{uuid.uuid4().hex}"
-        headers = {"X-Request-ID": request_id, "Cookie": self.cookie_header()}
-        body = None
-        if form is not None:
-            body = urlencode(form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        response = fetch(BASE_URL + path, method=method, body=body, headers=headers)
-        for cookie in response.header_values("Set-Cookie"):
-            name, _, rest = cookie.partition("=")
-            self.cookies[name] = rest.split(";", 1)[0]
-        return request_id, response
-
-    def cookie_header(self) -> str:
-        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-
-    def buy_form(self) -> dict[str, str]:
-        _, response = self.request("/")
-        card = re.search(r'data-product-id="\d+".*?</form>', response.text, flags=re.DOTALL)
-        assert card, "the storefront shows no product card"
-        return dict(FORM_FIELDS.findall(card.group(0)))
 
 
 @pytest.fixture(scope="module")
@@ -81,32 +48,6 @@ def replicas() -> dict[str, str]:
     ids = compose("ps", "--quiet", "web").split()
     assert len(ids) == REPLICAS, f"expected {REPLICAS} web replicas: run WEB_REPLICAS=3 make up"
     return {container: replica_address(container) for container in ids}
-
-
-def replica_address(container: str) -> str:
-    inspected = docker("inspect", container)[0]
-    networks = inspected["NetworkSettings"]["Networks"]
-    (address,) = [net["IPAddress"] for name, net in networks.items() if name.endswith("_frontend")]
-    return address
-
-
-def docker(*args: str) -> list[dict[str, Any]]:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
-
-
-def served_by(request_ids: list[str]) -> dict[str, str]:
-    """The replica address nginx proxied each of these requests to, from its access log."""
-    log = compose("logs", "--no-color", "--no-log-prefix", "nginx")
-    by_id = {
-        request_id: address
-        for address, request_id in re.findall(r"upstream=([\d.]+):\d+ request_id=(\S+)", log)
-    }
-    return {request_id: by_id[request_id] for request_id in request_ids if request_id in by_id}
-
-
-def order_count() -> int:
-    return int(sql("SELECT count(*) FROM shop_order")[0][0])
 
 
 def test_nginx_spreads_requests_over_every_replica(replicas: dict[str, str]) -> None:
@@ -183,10 +124,7 @@ def test_my_orders_is_the_same_whichever_replica_answers(replicas: dict[str, str
     assert set(served_by([request_id for request_id, _ in pages]).values()) == set(
         replicas.values()
     )
-    order_lists = {
-        tuple(re.findall(r'<tr data-testid="order-row".*?</tr>', response.text, flags=re.DOTALL))
-        for _, response in pages
-    }
+    order_lists = {tuple(ORDER_ROW.findall(response.text)) for _, response in pages}
     assert len(order_lists) == 1
     assert len(next(iter(order_lists))) == 1
 

@@ -7,7 +7,6 @@ Run by `make test-containers` after `make up`; .ci/run does both inside a privat
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -28,6 +27,8 @@ from tests.containers.stack import (
     compose,
     container_env,
     fetch,
+    operator_env,
+    order_count,
     signed_webhook,
     sql,
     wait_until_ready,
@@ -77,10 +78,6 @@ def unhandled_event(n: int) -> dict[str, object]:
         "type": "payment_intent.created",
         "data": {"object": {"id": f"pi_burst_{n}", "object": "payment_intent"}},
     }
-
-
-def order_count() -> int:
-    return int(sql("SELECT count(*) FROM shop_order")[0][0])
 
 
 @pytest.mark.parametrize("path", ["/nginx-health", "/healthz", "/readyz"])
@@ -185,7 +182,7 @@ def test_orders_survive_make_down_and_make_up() -> None:
         result = subprocess.run(
             ["make", target],
             cwd=REPO_DIR,
-            env=os.environ.copy(),
+            env=operator_env(),
             capture_output=True,
             text=True,
             timeout=600,

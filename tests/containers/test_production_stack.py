@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from http import HTTPStatus
 
 import pytest
@@ -20,6 +21,7 @@ from tests.containers.stack import (
     HTTPS_URL,
     REPO_DIR,
     compose,
+    container_env,
     fetch,
 )
 
@@ -34,7 +36,8 @@ REQUIRED_SECRETS = (
     "STRIPE_WEBHOOK_SECRET",
     "TLS_CERT_DIR",
 )
-RUNNING_SERVICES = ("db", "web", "nginx")
+RUNNING_SERVICES = ("db", "web", "reconcile", "nginx")
+BACKUP_TIMEOUT_SECONDS = 60.0
 
 
 @pytest.mark.parametrize("missing", REQUIRED_SECRETS)
@@ -105,3 +108,26 @@ def test_each_container_runs_unprivileged_on_a_read_only_root(service: str) -> N
 
 def test_the_simulator_does_not_run_in_production() -> None:
     assert compose("ps", "--quiet", "stripe-sim").split() == []
+
+
+def test_the_backup_service_keeps_the_newest_dumps_each_readable_by_pg_restore() -> None:
+    # test-stack.sh runs the overlay with dumps seconds apart, so that several have been made.
+    keep = int(container_env("backup", "BACKUP_KEEP"))
+    interval = float(container_env("backup", "BACKUP_INTERVAL_HOURS")) * 3600
+    assert interval * (keep + 2) < BACKUP_TIMEOUT_SECONDS, "set a short BACKUP_INTERVAL_HOURS"
+    deadline = time.monotonic() + BACKUP_TIMEOUT_SECONDS
+    time.sleep(interval * (keep + 1))
+    while True:
+        found = compose("exec", "-T", "backup", "find", "/backups", "-name", "shop-*.dump")
+        dumps = sorted(found.split())
+        if len(dumps) == keep or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+
+    assert len(dumps) == keep, dumps
+    # Made by the postgres user, not by the root the container starts as.
+    owners = compose("exec", "-T", "backup", "stat", "-c", "%u", "/backups", *dumps).split()
+    assert set(owners) == {"999"}
+    contents = compose("exec", "-T", "backup", "pg_restore", "--list", dumps[-1])
+    assert "TABLE DATA public shop_order" in contents
+    compose("exec", "-T", "backup", "/usr/local/bin/scheduled-backup", "--check")
