@@ -42,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--repeat",
             action="store_true",
-            help="Run again every RECONCILE_INTERVAL_SECONDS until stopped (a container's schedule).",
+            help="Run again every RECONCILE_INTERVAL_SECONDS until stopped (a container schedule).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
