@@ -34,7 +34,7 @@ PROD_CHECK_ENV := SECRET_KEY=check ALLOWED_HOSTS=shop.example.com \
 
 .PHONY: help install run check test test-contract coverage-report e2e playwright-chromium \
 	lint typecheck lint-workflows lint-infra lint-k8s audit fmt migrate shell reconcile \
-	up down logs ps backup backups restore prod-config createsuperuser test-containers test-replicas test-stack bench
+	up down logs ps deploy rollback backup backups restore prod-config createsuperuser test-containers test-replicas test-stack bench
 
 $(LOCAL_SECRETS):
 	@./scripts/local-secrets.sh $@
@@ -154,6 +154,13 @@ logs: ## Show the stack's recent logs (ARGS=--follow to keep reading)
 
 ps: ## List the stack's containers and their health
 	$(COMPOSE) ps --all
+
+deploy: ## Release the code to the running stack with no failed request (new replicas, then the old stopped)
+	COMPOSE="$(COMPOSE)" GIT_REVISION=$(GIT_REVISION) UP_TIMEOUT_SECONDS=$(UP_TIMEOUT_SECONDS) \
+		./scripts/deploy.sh
+
+rollback: ## Serve the image the last make deploy replaced again, the same way (no build, no migration)
+	COMPOSE="$(COMPOSE)" UP_TIMEOUT_SECONDS=$(UP_TIMEOUT_SECONDS) ./scripts/deploy.sh --rollback
 
 backup: ## Dump the running stack's database into backups/ (pg_dump's custom format, named by UTC time)
 	COMPOSE="$(COMPOSE)" ./scripts/backup.sh create

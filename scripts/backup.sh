@@ -81,7 +81,7 @@ wait_until_healthy() {
 restart() {
   (($#)) && "${compose[@]}" start "$@"
   wait_until_healthy
-  # A replica started again may have a new address, and nginx resolves web when it loads.
+  # A replica started again may have a new address: nginx follows within seconds, or at once now.
   if [[ -n $("${compose[@]}" ps --quiet --status running nginx 2>/dev/null) ]]; then
     "${compose[@]}" exec -T nginx nginx -s reload
   fi

@@ -44,6 +44,8 @@ started=$SECONDS
 echo "--- the local stack: make up"
 export COMPOSE_FILE
 COMPOSE_FILE=$(files docker-compose.yml)
+# The deploy test's buyer presses Buy Now every second for the whole deploy.
+export ORDERS_PER_MINUTE_PER_VISITOR=120 ORDERS_PER_MINUTE_PER_ADDRESS=240
 make up
 make test-containers
 echo "local stack tested after $((SECONDS - started)) s"
@@ -53,6 +55,7 @@ echo "--- three web replicas behind the one nginx: WEB_REPLICAS=3 make up"
 NGINX_CHECKOUT_BURST=200 WEB_REPLICAS=3 make up
 make test-replicas
 docker compose down --volumes --remove-orphans
+unset ORDERS_PER_MINUTE_PER_VISITOR ORDERS_PER_MINUTE_PER_ADDRESS
 echo "replicas tested after $((SECONDS - started)) s"
 
 echo "--- the production overlay"
