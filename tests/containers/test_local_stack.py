@@ -229,6 +229,8 @@ def test_with_the_database_stopped_pages_and_probes_answer_within_their_bound() 
     finally:
         compose("start", "db")
     wait_until_ready()
+    # Every worker has found its connection broken and made a new one: pages serve again.
+    wait_for(lambda: all(fetch(BASE_URL + "/").status == HTTPStatus.OK for _ in range(8)))
 
 
 def test_with_the_simulators_name_gone_checkout_answers_503_in_time_and_the_form_goes_on(
