@@ -11,7 +11,9 @@ command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install n
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-scripts/render-nginx.sh "$work"
+# With both address lists set, so the lines they add are checked too.
+NGINX_REAL_IP_FROM="10.0.0.0/8 192.168.0.0/16" NGINX_ADMIN_ALLOW_FROM=192.0.2.0/24 \
+  NGINX_HTTPS_PORT=8443 scripts/render-nginx.sh "$work"
 cp -r nginx/tls/. "$work/tls/"
 mkdir "$work/certs"
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \

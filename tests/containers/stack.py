@@ -13,10 +13,14 @@ import json
 import os
 import re
 import shlex
+import socket
 import ssl
 import subprocess
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -37,6 +41,18 @@ HTTP_TIMEOUT_SECONDS = 15.0
 SESSION_ID = re.compile(r"/c/pay/(cs_test_\w+)")
 FORM_FIELDS = re.compile(r'name="(\w+)"[^>]*?value="([^"]*)"', re.DOTALL)
 ORDER_ROW = re.compile(r'<tr data-testid="order-row".*?</tr>', re.DOTALL)
+# Under nginx's 5 s body timeout, so a held request stays in progress.
+TRICKLE_SECONDS = 2.0
+HELD_REQUESTS_ARRIVE_SECONDS = 3.0
+# On every response, whoever wrote it: Django on its pages, nginx on its own; never both.
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Permissions-Policy",
+)
 
 
 @dataclass(frozen=True)
@@ -89,20 +105,24 @@ def fetch(
 
 @dataclass
 class Buyer:
-    """A browser reduced to what the shop sees: its cookies and the forms it was served."""
+    """A browser reduced to what the shop sees: its cookies and the forms it was served.
+
+    `headers` go with every request (a load balancer's X-Forwarded-For, say)."""
 
     cookies: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    base_url: str = BASE_URL
 
     def request(
         self, path: str, *, method: str = "GET", form: dict[str, str] | None = None
     ) -> tuple[str, Response]:
         request_id = f"test-{uuid.uuid4().hex}"
-        headers = {"X-Request-ID": request_id, "Cookie": self.cookie_header()}
+        headers = {**self.headers, "X-Request-ID": request_id, "Cookie": self.cookie_header()}
         body = None
         if form is not None:
             body = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        response = fetch(BASE_URL + path, method=method, body=body, headers=headers)
+        response = fetch(self.base_url + path, method=method, body=body, headers=headers)
         for cookie in response.header_values("Set-Cookie"):
             name, _, rest = cookie.partition("=")
             self.cookies[name] = rest.split(";", 1)[0]
@@ -247,3 +267,111 @@ def signed_webhook(event: dict[str, object], secret: str) -> tuple[bytes, dict[s
         "Content-Type": "application/json",
         "Stripe-Signature": f"t={timestamp},v1={signature.hexdigest()}",
     }
+
+
+def container_state(service: str) -> dict[str, Any]:
+    """The one container of a service as `docker inspect` sees it (RestartCount, State...)."""
+    (container_id,) = compose("ps", "--quiet", service).split()
+    return docker("inspect", container_id)[0]
+
+
+def network_subnet(network: str) -> str:
+    """The address range of one of the stack's networks (`frontend`, `backend`)."""
+    networks = container_state("nginx")["NetworkSettings"]["Networks"]
+    (name,) = [name for name in networks if name.endswith(f"_{network}")]
+    return docker("network", "inspect", name)[0]["IPAM"]["Config"][0]["Subnet"]
+
+
+def status_from_another_address(url: str, *, host: str) -> int:
+    """GET url from a one-off container on nginx's network: a client at an address of its own."""
+    output = compose(
+        "run", "--rm", "--no-deps", "-T", "--entrypoint", "curl", "nginx",
+        "--silent", "--insecure", "--max-time", "10", "--output", "/dev/null",
+        "--write-out", "%{http_code}", "--header", f"Host: {host}", url,
+    )  # fmt: skip
+    return int(output.strip())
+
+
+@contextmanager
+def held_requests(
+    url: str, count: int, *, headers_complete: bool = True
+) -> Iterator[list[socket.socket]]:
+    """`count` slow requests from this address, held open while the block runs.
+
+    With headers_complete, nginx has their headers and waits for a body that comes one byte
+    every TRICKLE_SECONDS: requests in progress. Without, their headers never end: connections
+    that are not requests yet, until nginx's header timeout closes them.
+    """
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    head = f"POST /stripe/webhook/ HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 1000\r\n"
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def trickle() -> None:
+        while not done.wait(TRICKLE_SECONDS):
+            for connection in held:
+                with suppress(OSError):
+                    connection.sendall(b"x" if headers_complete else b"X-Slow: 1\r\n")
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        for _ in range(count):
+            connection = socket.create_connection((parts.hostname, port), HTTP_TIMEOUT_SECONDS)
+            if parts.scheme == "https":
+                connection = served_certificate().wrap_socket(
+                    connection, server_hostname=parts.hostname
+                )
+            connection.sendall((head + "\r\n" if headers_complete else head).encode())
+            held.append(connection)
+        yield held
+    finally:
+        done.set()
+        trickler.join()
+        for connection in held:
+            connection.close()
+
+
+def answer_while_web_is_down(url: str) -> Response:
+    """What nginx answers for / while the web container is stopped; web is started again."""
+    compose("stop", "web")
+    try:
+        return fetch(url + "/")
+    finally:
+        compose("start", "web")
+        wait_until_ready(url)
+
+
+def proxy_written_responses(url: str) -> dict[str, Response]:
+    """One response of each kind nginx writes itself but 429, by what provoked it."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    return {
+        "huge header": fetch(url + "/", headers={"X-Padding": "x" * 20_000}),
+        "TRACE": fetch(url + "/", method="TRACE"),
+        "2 MB body": fetch(url + "/checkout/", method="POST", body=b"x" * 2**21, headers=form),
+        "long address": fetch(url + "/" + "x" * 10_000),
+    }
+
+
+def refused_login(url: str) -> Response:
+    """Admin login attempts from this address until nginx's limit refuses one (it spends this
+    address's login allowance, which no other test needs)."""
+    burst = int(container_env("nginx", "NGINX_LOGIN_BURST"))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for _ in range(burst + 5):
+        response = fetch(url + "/admin/login/", method="POST", body=b"x=1", headers=form)
+        if response.status == HTTPStatus.TOO_MANY_REQUESTS:
+            break
+    return response
+
+
+def one_request_too_many(url: str) -> Response:
+    """A request over the per-address cap: asked again until nginx has the held requests
+    (Docker's port proxy may still be passing the last of them on)."""
+    deadline = time.monotonic() + HELD_REQUESTS_ARRIVE_SECONDS
+    while True:
+        response = fetch(url + "/")
+        if response.status == HTTPStatus.TOO_MANY_REQUESTS or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)

@@ -24,27 +24,24 @@ from shop.tests.stack import Simulator
 from tests.containers.stack import (
     BASE_URL,
     REPO_DIR,
+    SECURITY_HEADERS,
+    Response,
+    answer_while_web_is_down,
     compose,
     container_env,
     fetch,
     operator_env,
     order_count,
+    proxy_written_responses,
+    refused_login,
     signed_webhook,
     sql,
     wait_until_ready,
 )
+from tests.containers.stack import Buyer as FormBuyer
 
 pytestmark = pytest.mark.containers
 
-# Set by Django (SecurityMiddleware, django-csp) or by nginx; never by both.
-SECURITY_HEADERS = (
-    "Content-Security-Policy",
-    "X-Frame-Options",
-    "X-Content-Type-Options",
-    "Referrer-Policy",
-    "Cross-Origin-Opener-Policy",
-    "Permissions-Policy",
-)
 ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
 HASHED_STATIC = re.compile(r'href="(/static/shop/shop\.[0-9a-f]{12}\.css)"')
 BURST = 40
@@ -80,6 +77,17 @@ def unhandled_event(n: int) -> dict[str, object]:
     }
 
 
+def assert_each_security_header_once(response: Response) -> None:
+    counts = {name: len(response.header_values(name)) for name in SECURITY_HEADERS}
+    assert counts == dict.fromkeys(SECURITY_HEADERS, 1), (response.status, counts)
+
+
+def assert_a_page_of_the_shops_own(response: Response) -> None:
+    assert_each_security_header_once(response)
+    assert "Tiny Shop" in response.text
+    assert "nginx" not in response.text.lower()
+
+
 @pytest.mark.parametrize("path", ["/nginx-health", "/healthz", "/readyz"])
 def test_probes_answer_through_nginx(path: str) -> None:
     assert fetch(BASE_URL + path).status == HTTPStatus.OK
@@ -96,10 +104,55 @@ def test_the_storefront_lists_the_three_products_from_postgres() -> None:
 def test_each_security_header_is_sent_exactly_once() -> None:
     response = fetch(BASE_URL + "/")
 
-    counts = {name: len(response.header_values(name)) for name in SECURITY_HEADERS}
-    assert counts == dict.fromkeys(SECURITY_HEADERS, 1)
+    assert_each_security_header_once(response)
     assert re.fullmatch(r"[0-9a-f]{32}", response.header("X-Request-ID"))
     assert "nginx/" not in response.header("Server")
+
+
+def test_what_nginx_refuses_itself_carries_each_security_header_once() -> None:
+    responses = {**proxy_written_responses(BASE_URL), "login flood": refused_login(BASE_URL)}
+
+    assert {cause: response.status for cause, response in responses.items()} == {
+        "huge header": HTTPStatus.BAD_REQUEST,
+        "TRACE": HTTPStatus.METHOD_NOT_ALLOWED,
+        "2 MB body": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "long address": HTTPStatus.REQUEST_URI_TOO_LONG,
+        "login flood": HTTPStatus.TOO_MANY_REQUESTS,
+    }
+    for response in responses.values():
+        assert_a_page_of_the_shops_own(response)
+    assert int(responses["login flood"].header("Retry-After")) > 0
+
+
+def test_what_django_refuses_carries_each_security_header_once() -> None:
+    response = fetch(BASE_URL + "/checkout/")
+
+    assert response.status == HTTPStatus.METHOD_NOT_ALLOWED
+    assert_each_security_header_once(response)
+
+
+@pytest.mark.parametrize(
+    "header", ["X-Forwarded-Ssl: on", "X-Forwarded-Protocol: ssl", "Front-End-Https: on"]
+)
+def test_a_clients_own_scheme_header_never_reaches_gunicorn(header: str) -> None:
+    name, _, value = header.partition(": ")
+    response = fetch(BASE_URL + "/", headers={name: value})
+
+    # gunicorn would have answered its raw "Contradictory scheme headers" 400.
+    assert response.status == HTTPStatus.OK
+    assert response.text.count('data-testid="product-card"') == 3
+
+
+def test_a_clients_own_forwarded_for_changes_nothing_without_trusted_proxies() -> None:
+    honest = FormBuyer()
+    spoofing = FormBuyer(headers={"X-Forwarded-For": "203.0.113.9"})
+    for buyer in (honest, spoofing):
+        _, response = buyer.request("/checkout/", method="POST", form=buyer.buy_form())
+        assert response.status == HTTPStatus.SEE_OTHER, response.text
+
+    rows = sql("SELECT client_address FROM shop_order ORDER BY id DESC LIMIT 2")
+    assert rows[0] == rows[1]
+    assert rows[0] != ["203.0.113.9"]
 
 
 def test_a_clients_request_id_is_kept_and_a_malformed_one_replaced() -> None:
@@ -162,6 +215,13 @@ def test_a_purchase_in_chromium_goes_through_nginx_and_the_containerised_simulat
     ]
     assert len(completed) == 1
     assert [delivery["status"] for delivery in completed[0]["deliveries"]] == [HTTPStatus.OK]
+
+
+def test_while_web_is_down_nginx_answers_its_own_page_with_each_security_header_once() -> None:
+    response = answer_while_web_is_down(BASE_URL)
+
+    assert response.status in {HTTPStatus.BAD_GATEWAY, HTTPStatus.GATEWAY_TIMEOUT}
+    assert_a_page_of_the_shops_own(response)
 
 
 def test_orders_survive_a_restart_of_the_web_container() -> None:
