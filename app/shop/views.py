@@ -7,7 +7,6 @@ from http import HTTPStatus
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError
-from django.middleware.csrf import get_token
 from django.template import loader
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from shop import catalog, checkout, pages
 from shop.client_address import client_address
+from shop.csrf_token import get_token
 from shop.forms import BuyForm, new_visitor_id
 from shop.models import Order, OrderStatus, Product
 from shop.my_orders import recent_order_rows
