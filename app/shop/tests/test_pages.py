@@ -6,12 +6,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core import signing
 from django.template import loader
 from django.test import Client
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from shop import catalog, pages
+from shop import catalog, forms, pages
 from shop.models import OrderStatus, Product
 from shop.my_orders import recent_order_rows
 from shop.tests.factories import make_order
@@ -89,3 +90,15 @@ def test_the_cards_are_rendered_anew_when_the_products_are_read_anew(client: Cli
     names = re.findall(r'<h2 class="h5 card-title">([^<]+)<', client.get("/").content.decode())
     assert "Steel Camp Mug" in names and "Enamel Camp Mug" not in names
     assert pages._cards(catalog.products_for_sale()) is not kept
+
+
+def test_a_pages_form_tokens_are_djangos_signatures_for_that_visitor() -> None:
+    tokens = [forms.form_token_issuer("v1")(product_id) for product_id in (1, 2, 1)]
+    assert len(set(tokens)) == 3
+    django_signer = signing.TimestampSigner(salt=f"{forms.BUY_FORM_SALT}:v1")
+    for token in tokens:
+        value, timestamp, signature = token.rsplit(":", 2)
+        assert django_signer.signature(f"{value}:{timestamp}") == signature
+        assert django_signer.unsign(token, max_age=60) == value
+    with pytest.raises(signing.BadSignature):
+        signing.TimestampSigner(salt=f"{forms.BUY_FORM_SALT}:v2").unsign(tokens[0])
