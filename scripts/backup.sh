@@ -14,6 +14,9 @@ DB_ARGS=(--username=shop --dbname=shop)
 # The services that write to the database; a restore stops them so no write is lost in between.
 WRITERS=(web reconcile)
 READY_TIMEOUT_SECONDS=${UP_TIMEOUT_SECONDS:-300}
+# nginx's follower of web's addresses (nginx/follow-web.sh), as the nginx image runs it.
+FOLLOW_WEB=/docker-entrypoint.d/40-follow-web.sh
+FOLLOW_TIMEOUT_SECONDS=30
 
 die() {
   echo "$*" >&2
@@ -81,10 +84,16 @@ wait_until_healthy() {
 restart() {
   (($#)) && "${compose[@]}" start "$@"
   wait_until_healthy
-  # A replica started again may have a new address: nginx follows within seconds, or at once now.
-  if [[ -n $("${compose[@]}" ps --quiet --status running nginx 2>/dev/null) ]]; then
-    "${compose[@]}" exec -T nginx nginx -s reload
-  fi
+  [[ -n $("${compose[@]}" ps --quiet --status running nginx 2>/dev/null) ]] || return 0
+  # A replica started again may have a new address (the migrate one-off can take its old one):
+  # nginx follows within seconds by itself; here it takes the new addresses at once, and the
+  # restore returns only once nginx reaches web again, so nothing after it meets a 502.
+  "${compose[@]}" exec -T nginx "$FOLLOW_WEB" drain
+  local deadline=$((SECONDS + FOLLOW_TIMEOUT_SECONDS))
+  until "${compose[@]}" exec -T nginx "$FOLLOW_WEB" check >/dev/null; do
+    ((SECONDS < deadline)) || die "nginx reaches no web replica ${FOLLOW_TIMEOUT_SECONDS} s after the restore: see \`make logs\`."
+    sleep 1
+  done
 }
 
 restore() {
