@@ -52,7 +52,7 @@ install: .venv/.synced ## Create the virtualenv with uv and install the locked d
 run: .venv/.synced ## Serve the shop on http://127.0.0.1:8000 (SQLite and the Stripe simulator unless .env says otherwise)
 	./scripts/run-local.sh
 
-check: .venv/.synced ## Lint, then test: everything `.ci/run` checks before the browser and the containers
+check: .venv/.synced ## Lint, then test: what `.ci/run` runs (as make lint and make test) before the browser and the containers
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory test
 
