@@ -5,6 +5,7 @@ Used by the image (`gunicorn --config /srv/shop/deploy/gunicorn.conf.py`) and by
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import traceback
@@ -120,3 +121,18 @@ class ShopLogger(Logger):
 
 
 logger_class = ShopLogger
+
+
+def when_ready(server) -> None:  # type: ignore[no-untyped-def]
+    # What every worker would otherwise build after each fork (recycled ones too): the URL
+    # resolver and the pages' templates. Nothing here touches the database.
+    from shop.pages import warm_up
+
+    warm_up()
+
+
+def pre_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
+    # The preloaded objects move out of the collector's reach: a worker's collections then
+    # neither walk them nor write to their pages, which would copy the master's memory into
+    # every worker. Measured at 2 workers: a recycled worker cost less, and each request too.
+    gc.freeze()

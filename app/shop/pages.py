@@ -22,7 +22,7 @@ from django.utils.safestring import SafeData, SafeString, mark_safe
 
 from shop.forms import form_token_issuer
 from shop.models import Product
-from shop.my_orders import OrderRow
+from shop.my_orders import ROWS_CACHED, OrderRow
 from shop.templatetags.shop_tags import dollars
 
 # PostgreSQL text cannot hold NUL, so no product's name or description can fake a marker.
@@ -100,14 +100,25 @@ def my_orders(rows: Sequence[OrderRow]) -> SafeString:
     section = _orders_section(bool(rows), awaiting)
     if not rows:
         return section.fill({})
-    cells = [_row(bool(row.continue_url)).fill(_cells(row)) for row in rows]
-    return section.fill({"rows": SafeString("".join(cells))})
+    return section.fill({"rows": SafeString("".join(_row_html(row) for row in rows))})
 
 
 def flash(messages: Sequence[object]) -> str:
     if not messages:
         return ""
     return loader.render_to_string("shop/_messages.html", {"messages": messages})
+
+
+def warm_up() -> None:
+    """Renders, once and before any request, every part that needs no product or order."""
+    for simulated in (False, True):
+        _frame(simulated)
+    for has_orders in (False, True):
+        for awaiting in (False, True):
+            _orders_section(has_orders, awaiting)
+    for continue_link in (False, True):
+        _row(continue_link)
+    reverse("checkout")
 
 
 @functools.cache
@@ -178,5 +189,7 @@ def _row(continue_link: bool) -> Prerendered:
     return prerender("shop/_order_row.html", {"order": OrderRow(**markers)}, slots)
 
 
-def _cells(row: OrderRow) -> dict[str, str]:
-    return {name: getattr(row, name) for name in ROW_SLOTS}
+# As for the rows themselves: the same columns give the same HTML.
+@functools.lru_cache(maxsize=ROWS_CACHED)
+def _row_html(row: OrderRow) -> str:
+    return _row(bool(row.continue_url)).fill({name: getattr(row, name) for name in ROW_SLOTS})
