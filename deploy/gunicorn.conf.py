@@ -6,8 +6,11 @@ Used by the image (`gunicorn --config /srv/shop/deploy/gunicorn.conf.py`) and by
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import math
 import os
+import time
 import traceback
 from pathlib import Path
 
@@ -115,9 +118,39 @@ class ShopLogger(Logger):
             f"{fields['duration_ms']}ms request_id={request_id}"
         )
         try:
-            self.access_log.info(line, extra=fields)
+            streams = self._json_streams()
+            if streams:
+                self._write_json(streams, {"message": line, **fields})
+            else:
+                self.access_log.info(line, extra=fields)
         except Exception:
             self.error(traceback.format_exc())
+
+    def _json_streams(self) -> list[logging.StreamHandler]:  # type: ignore[type-arg]
+        """The access log's handlers when each is a plain stream, the JSON line's fast path.
+
+        Looked up per line: a reload (SIGHUP) replaces the handlers."""
+        handlers = self.access_log.handlers
+        if LOG_FORMAT != "json" or not all(type(h) is logging.StreamHandler for h in handlers):
+            return []
+        return list(handlers)
+
+    def _write_json(
+        self,
+        streams: list[logging.StreamHandler],  # type: ignore[type-arg]
+        fields: dict[str, str | int],
+    ) -> None:
+        # The same line JsonFormatter writes, built directly: the logging machinery (a record,
+        # the formatter's field walk, its JSON encoder) cost about a twentieth of a page's
+        # gunicorn CPU (py-spy, GIL samples, 2 workers x 4 threads).
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        head = {"time": f"{stamp},{int(now % 1 * 1000):03d}", "level": "INFO"}
+        line = json.dumps({**head, "logger": self.access_log.name, **fields}) + "\n"
+        for handler in streams:
+            with handler.lock:  # type: ignore[union-attr]
+                handler.stream.write(line)
+                handler.stream.flush()
 
 
 logger_class = ShopLogger
