@@ -8,17 +8,24 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import requests
 import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.connection import create_connection
 
 from shop.name_lookup import NameNotResolved, resolve
 
@@ -28,8 +35,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # A stalled Stripe may hold a buyer at most 3 attempts x 2.5 s plus the library's
-# backoff between them (0.5 s, then at most 1 s): about 9 s, under our 10 s budget. The API's
-# host name is looked up first, within the connect timeout.
+# backoff between them (0.5 s, then at most 1 s): about 9 s, under our 10 s budget. Connecting,
+# the lookup of the API's host name included, takes at most the connect timeout.
 CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 2.5
 MAX_NETWORK_RETRIES = 2
@@ -201,13 +208,86 @@ def is_checkout_session_id(value: Any) -> bool:
     return isinstance(value, str) and CHECKOUT_SESSION_ID.fullmatch(value) is not None
 
 
+class _LookedUpConnection(HTTPConnection):
+    """Connects to the address `resolve` found, both within the connect timeout: the system
+    resolver keeps no deadline, and urllib3's connect timeout starts after it. Only the socket's
+    destination changes; the Host header, SNI and the certificate check keep the name."""
+
+    def _new_conn(self) -> socket.socket:
+        deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+        try:
+            address = resolve(self._dns_host, self.port, CONNECT_TIMEOUT_SECONDS)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            return create_connection(
+                (address, self.port),
+                remaining,
+                source_address=self.source_address,
+                socket_options=self.socket_options,
+            )
+        except NameNotResolved as error:
+            raise NewConnectionError(self, f"Failed to look up the host: {error}") from error
+        except TimeoutError as error:
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out ({CONNECT_TIMEOUT_SECONDS:g} s)"
+            ) from error
+        except OSError as error:
+            raise NewConnectionError(self, f"Failed to establish a connection: {error}") from error
+
+
+class _LookedUpHTTPSConnection(_LookedUpConnection, HTTPSConnection):
+    pass
+
+
+class _LookedUpHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _LookedUpConnection
+
+
+class _LookedUpHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _LookedUpHTTPSConnection
+
+
+class _LookedUpAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _LookedUpHTTPConnectionPool,
+            "https": _LookedUpHTTPSConnectionPool,
+        }
+
+
+class _LookedUpRequestsClient(stripe.RequestsClient):
+    """The library's requests client, each thread's session connecting through `resolve`."""
+
+    def _request_internal(self, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self._thread_local, "session", None) is None:
+            session = requests.Session()
+            session.mount("http://", _LookedUpAdapter())
+            session.mount("https://", _LookedUpAdapter())
+            self._thread_local.session = session
+        return super()._request_internal(*args, **kwargs)
+
+    def _handle_request_error(self, e: Exception) -> NoReturn:
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, NameNotResolved):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            # No request went out, so the next try reuses the key. Not at once: that would wait
+            # on the same lookup if it still runs, and a name that just failed rarely resolves.
+            raise stripe.APIConnectionError(str(cause), should_retry=False) from e
+        super()._handle_request_error(e)
+
+
 @lru_cache(maxsize=4)
 def _build_client(api_key: str, api_base: str) -> stripe.StripeClient:
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": api_base},
         max_network_retries=MAX_NETWORK_RETRIES,
-        http_client=stripe.RequestsClient(timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)),
+        http_client=_LookedUpRequestsClient(
+            timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+        ),
     )
 
 
@@ -221,7 +301,6 @@ def _client() -> stripe.StripeClient:
 @contextmanager
 def _translated_errors(action: str, **context: object) -> Iterator[None]:
     """Turn the library's errors into ours, logging the details the buyer is not told."""
-    _look_up_api_host(action, context)
     try:
         yield
     except stripe.StripeError as error:
@@ -234,23 +313,6 @@ def _translated_errors(action: str, **context: object) -> Iterator[None]:
             error.request_id,
         )
         raise _translate(error) from error
-
-
-def _look_up_api_host(action: str, context: dict[str, object]) -> None:
-    """The library's connect timeout starts after the name lookup, which may hang for 10 s a
-    try; a name that does not resolve in time sends no request, so the next try reuses the key."""
-    api = urlsplit(settings.STRIPE_API_BASE)
-    port = api.port or (443 if api.scheme == "https" else 80)
-    try:
-        resolve(api.hostname or "", port, CONNECT_TIMEOUT_SECONDS)
-    except NameNotResolved as error:
-        logger.warning(
-            "Stripe unreachable, did not %s (%s): %s",
-            action,
-            " ".join(f"{name}={value}" for name, value in context.items()),
-            error,
-        )
-        raise PaymentProviderUnavailable(TRY_AGAIN) from None
 
 
 def _translate(error: stripe.StripeError) -> PaymentProviderError:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+import stripe
+import trustme
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
@@ -17,8 +29,29 @@ from shop.stripe_gateway import (
 )
 from shop.tests.helpers import buy, run_manage, session_id_of
 from shop.tests.stack import Simulator
+from tests.support import servers
 
 pytestmark = pytest.mark.django_db
+
+# A name no resolver knows: the `api_name` fixture answers it with 127.0.0.1, as a hosts file would.
+API_NAME = "stripe-api.test"
+
+
+@pytest.fixture
+def api_name(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """API_NAME resolves to 127.0.0.1; every name the process looks up is recorded in order."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        return real("127.0.0.1" if host == API_NAME else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    # Each test starts without a kept-alive connection, which would need no lookup.
+    stripe_gateway._build_client.cache_clear()
+    yield asked
+    stripe_gateway._build_client.cache_clear()
 
 
 @pytest.mark.parametrize("key", ["sk_live_123", "rk_live_123"])
@@ -131,3 +164,125 @@ def run_django_print(expression: str, **env: str) -> str:
     result = run_manage("shell", "-c", code, **{"STRIPE_IDEMPOTENCY_PREFIX": "", **env})
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
+
+
+def test_a_call_looks_the_api_host_up_once_and_connects_to_that_address(
+    client: Client, simulator: Simulator, product: Product, settings, api_name: list[str]
+) -> None:
+    settings.STRIPE_API_BASE = simulator.base_url.replace("127.0.0.1", API_NAME)
+
+    session_id = session_id_of(buy(client, product))
+
+    assert api_name.count(API_NAME) == 1
+    assert [s["id"] for s in simulator.sessions()] == [session_id]
+    assert Order.objects.get().stripe_session_id == session_id
+
+
+def test_each_retry_on_a_new_connection_looks_the_name_up_once_under_the_same_key(
+    client: Client, simulator: Simulator, product: Product, settings, api_name: list[str]
+) -> None:
+    settings.STRIPE_API_BASE = simulator.base_url.replace("127.0.0.1", API_NAME)
+    simulator.fault(method="POST", path="/v1/checkout/sessions", drop=True, times=2)
+
+    session_id_of(buy(client, product))
+
+    keys = [r["idempotency_key"] for r in simulator.requests()]
+    assert keys == [stripe_gateway.idempotency_key(Order.objects.get(), 0)] * 3
+    assert api_name.count(API_NAME) == 3
+
+
+def test_a_refused_connection_is_retried_each_try_looking_the_name_up_once(
+    simulator: Simulator, settings, api_name: list[str]
+) -> None:
+    settings.STRIPE_API_BASE = f"http://{API_NAME}:{servers.free_port()}"
+
+    with pytest.raises(PaymentProviderUnavailable):
+        stripe_gateway.retrieve_checkout_session("cs_test_refused")
+
+    assert api_name.count(API_NAME) == 1 + stripe_gateway.MAX_NETWORK_RETRIES
+
+
+class TLSServer(ThreadingHTTPServer):
+    """Stripe's API on 127.0.0.1 over TLS, answering any session id with an open session."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(("127.0.0.1", 0), TLSHandler)
+        self.server_names: list[str | None] = []
+        self.host_headers: list[str | None] = []
+        context.sni_callback = lambda _socket, name, _context: self.server_names.append(name)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class TLSHandler(BaseHTTPRequestHandler):
+    server: TLSServer
+
+    def do_GET(self) -> None:
+        self.server.host_headers.append(self.headers["Host"])
+        session_id = self.path.rsplit("/", 1)[-1]
+        body = json.dumps({"id": session_id, "object": "checkout.session", "status": "open"})
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_stripe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings, api_name: list[str]
+) -> Iterator[tuple[trustme.CA, ssl.SSLContext, TLSServer]]:
+    """A TLS server whose certificate is set per test; the library trusts only the test's CA."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setattr(stripe, "ca_bundle_path", str(bundle))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server = TLSServer(context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.STRIPE_SECRET_KEY = "sk_test_tls"
+    settings.STRIPE_API_BASE = f"https://{API_NAME}:{server.port}"
+    yield ca, context, server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_over_https_the_certificate_is_checked_against_the_name_not_the_address(
+    tls_stripe: tuple[trustme.CA, ssl.SSLContext, TLSServer], api_name: list[str]
+) -> None:
+    ca, context, server = tls_stripe
+    # Valid for the name only: a check against 127.0.0.1 would fail.
+    ca.issue_cert(API_NAME).configure_cert(context)
+
+    session = stripe_gateway.retrieve_checkout_session("cs_test_over_tls")
+
+    assert (session.id, session.status) == ("cs_test_over_tls", "open")
+    assert server.server_names == [API_NAME]
+    assert server.host_headers == [f"{API_NAME}:{server.port}"]
+    assert api_name.count(API_NAME) == 1
+
+
+def test_over_https_a_certificate_for_another_name_is_refused_even_for_the_address(
+    tls_stripe: tuple[trustme.CA, ssl.SSLContext, TLSServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    ca, context, server = tls_stripe
+    # Trusted, and valid for the very address connected to, but not for the name.
+    ca.issue_cert("other.test", "127.0.0.1").configure_cert(context)
+
+    with (
+        caplog.at_level(logging.WARNING, logger="shop.stripe_gateway"),
+        pytest.raises(PaymentProviderUnavailable),
+    ):
+        stripe_gateway.retrieve_checkout_session("cs_test_over_tls")
+
+    assert server.server_names == [API_NAME]
+    assert server.host_headers == []
+    assert f"Hostname mismatch, certificate is not valid for '{API_NAME}'" in caplog.text
