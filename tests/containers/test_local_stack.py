@@ -45,9 +45,10 @@ pytestmark = pytest.mark.containers
 ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
 HASHED_STATIC = re.compile(r'href="(/static/shop/shop\.[0-9a-f]{12}\.css)"')
 BURST = 40
-# The app's promises: 503 at once while the database is out; Stripe unreachable, about 9 s.
+# The app's promises: 503 at once while the database is out, and with Stripe's name gone,
+# within the 2 s connect timeout, which is not retried (plus a margin for the way there).
 DATABASE_DOWN_BOUND_SECONDS = 2.5
-STRIPE_DOWN_BOUND_SECONDS = 9.0
+STRIPE_NAME_GONE_BOUND_SECONDS = 3.0
 OUTAGE_HOLD_SECONDS = 2.1
 
 
@@ -306,7 +307,7 @@ def test_with_the_simulators_name_gone_checkout_answers_503_in_time_and_the_form
         compose("start", "stripe-sim")
     print(f"simulator's name gone: POST /checkout/ {status} in {seconds:.2f} s")
     assert status == HTTPStatus.SERVICE_UNAVAILABLE
-    assert seconds < STRIPE_DOWN_BOUND_SECONDS
+    assert seconds < STRIPE_NAME_GONE_BOUND_SECONDS
     wait_for(lambda: simulator.get("/_sim/health") == {"status": "ok"})
 
     assert buyer.press_buy_now() == HTTPStatus.SEE_OTHER
