@@ -76,6 +76,24 @@ def test_a_hanging_name_fails_within_the_timeout_and_callers_share_one_lookup(
     assert name_lookup.resolve("localhost", 5432, 1.0) in ("127.0.0.1", "::1")
 
 
+def test_a_name_that_is_back_resolves_at_once_while_the_lookup_that_hung_goes_on(
+    hanging_names: tuple[set[str], list[str]],
+) -> None:
+    hanging, asked = hanging_names
+    hanging.add("localhost")
+    with pytest.raises(name_lookup.NameNotResolved):
+        name_lookup.resolve("localhost", 5432, 0.3)
+    hanging.clear()
+
+    started = time.monotonic()
+    address = name_lookup.resolve("localhost", 5432, 0.3)
+
+    assert time.monotonic() - started < 0.3
+    assert address in ("127.0.0.1", "::1")
+    # The first lookup still hangs; the second caller found it past its timeout and asked anew.
+    assert asked.count("localhost") == 2
+
+
 @requires_postgres
 @pytest.mark.django_db
 def test_the_database_host_is_looked_up_within_its_deadline(
