@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.cookiejar
+import importlib.util
 import json
+import logging
 import re
 import subprocess
 import time
@@ -18,6 +20,7 @@ from django.test import Client
 
 from shop.tests.helpers import run_manage
 from shop.tests.stack import Stack, running_stack
+from tests.support.servers import GUNICORN_CONFIG
 
 NGINX_REQUEST_ID = "0f3c9a1b2d4e5f60718293a4b5c6d7e8"
 
@@ -33,6 +36,28 @@ def json_lines(log: Path) -> list[dict[str, Any]]:
         if line.startswith("{"):
             lines.append(json.loads(line))
     return lines
+
+
+def gunicorn_config() -> Any:
+    spec = importlib.util.spec_from_file_location("gunicorn_config", GUNICORN_CONFIG)
+    assert spec is not None and spec.loader is not None
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    return config
+
+
+def test_the_access_lines_fast_path_writes_what_the_json_formatter_writes() -> None:
+    config = gunicorn_config()
+    fields = {"message": 'GET / "é"', "request_id": "r1", "status": "200", "duration_ms": 3}
+    record = logging.makeLogRecord(
+        {"name": "gunicorn.access", "levelno": logging.INFO, "levelname": "INFO", **fields}
+    )
+    record.msg = fields["message"]
+    formatter = config.JsonFormatter(config.JSON_FIELDS, rename_fields=config.RENAMED_FIELDS)
+    expected = formatter.format(record)
+    written = config.json_line("gunicorn.access", fields, record.created)
+    assert json.loads(written) == json.loads(expected)
+    assert written == expected
 
 
 def run_shell(code: str, **env: str) -> subprocess.CompletedProcess[str]:
