@@ -11,6 +11,7 @@ from django.template import loader
 from django.test import Client
 from django.utils import timezone
 from django.utils.safestring import SafeString
+from pytest_django import DjangoAssertNumQueries
 
 from shop import catalog, forms, pages
 from shop.models import OrderStatus, Product
@@ -102,3 +103,28 @@ def test_a_pages_form_tokens_are_djangos_signatures_for_that_visitor() -> None:
         assert django_signer.unsign(token, max_age=60) == value
     with pytest.raises(signing.BadSignature):
         signing.TimestampSigner(salt=f"{forms.BUY_FORM_SALT}:v2").unsign(tokens[0])
+
+
+def test_the_warm_up_before_the_fork_touches_no_database(
+    django_assert_num_queries: DjangoAssertNumQueries,
+) -> None:
+    # gunicorn's master runs it: a connection opened there would be shared by every worker.
+    with django_assert_num_queries(0):
+        pages.warm_up()
+
+
+def test_a_kept_row_follows_its_order_as_it_changes() -> None:
+    product = Product.objects.first()
+    assert product is not None
+    order = make_order(product, stripe_session_url="https://pay.example/s")
+    [row] = recent_order_rows("v1")
+    assert (row.status, row.continue_url) == (OrderStatus.PENDING, "https://pay.example/s")
+    assert 'data-status="pending"' in pages.my_orders([row])
+    order.checkout_expires_at = timezone.now() - timedelta(seconds=1)
+    order.save()
+    [expired] = recent_order_rows("v1")
+    assert expired.continue_url == "" and "pay.example" not in pages.my_orders([expired])
+    order.status, order.paid_at = OrderStatus.PAID, timezone.now()
+    order.save()
+    [paid] = recent_order_rows("v1")
+    assert paid.status == OrderStatus.PAID and 'data-status="paid"' in pages.my_orders([paid])
