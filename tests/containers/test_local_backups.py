@@ -38,6 +38,7 @@ PAID_TIMEOUT_SECONDS = 15.0
 RECONCILE_INTERVAL_SECONDS = 2
 EVENTS_QUERY = "SELECT event_id, type, received_at FROM shop_processedstripeevent ORDER BY 1"
 ORDERS_QUERY = "SELECT id, status, amount_cents, stripe_session_id FROM shop_order ORDER BY id"
+LAST_ORDER_QUERY = "SELECT id, stripe_session_id FROM shop_order ORDER BY id DESC LIMIT 1"
 
 
 def order_status(session_id: str) -> str:
@@ -115,6 +116,27 @@ def test_a_backup_restored_after_down_volumes_brings_back_the_orders_and_the_eve
     assert answer.status == HTTPStatus.OK
     assert sql(ORDERS_QUERY) == orders
     assert sql(EVENTS_QUERY) == events
+
+
+def test_after_an_older_backup_is_restored_a_new_order_gets_a_new_session_at_the_first_click(
+    simulator: Simulator,
+) -> None:
+    buyer = Buyer()
+    buyer.buy_now()
+    (backup,) = re.findall(r"Wrote (backups/shop-\d{8}T\d{6}Z\.dump)", make("backup"))
+    buyer.buy_now()
+    [[lost_id, lost]] = sql(LAST_ORDER_QUERY)
+
+    # Restored under the running simulator, which keeps every idempotency key it was sent.
+    make("restore", f"BACKUP={backup}", "YES=1")
+    assert lost not in "".join(buyer.my_orders())
+    _, response = buyer.request("/checkout/", method="POST", form=buyer.buy_form())
+
+    assert response.status == HTTPStatus.SEE_OTHER, response.text
+    [[order_id, session_id]] = sql(LAST_ORDER_QUERY)
+    assert order_id == lost_id
+    assert session_id != lost
+    assert {lost, session_id} <= {session["id"] for session in simulator.sessions()}
 
 
 def test_with_webhooks_dropped_the_reconcile_service_settles_a_paid_order_by_itself(
