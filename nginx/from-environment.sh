@@ -5,6 +5,8 @@
 #   NGINX_REAL_IP_FROM      space-separated CIDRs of trusted proxies; empty: none
 #   NGINX_ADMIN_ALLOW_FROM  space-separated CIDRs that may open the admin; empty: everyone
 #   NGINX_HTTPS_PORT        the public HTTPS port plain HTTP is redirected to (production overlay)
+#   ALLOWED_HOSTS           Django's, comma-separated: the hosts plain HTTP may be redirected for;
+#                           empty: any (Django, behind the redirect, still refuses an unknown one)
 #   SECURE_HSTS_SECONDS, SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD: as Django reads them
 set -eu
 
@@ -47,5 +49,16 @@ if [ "$https_port" = 443 ]; then https_suffix=""; else https_suffix=":$https_por
     echo "}"
     echo "map \$host \$shop_https_port_suffix {"
     echo "    default \"$https_suffix\";"
+    echo "}"
+    # With hostnames, a map matches as ALLOWED_HOSTS does: .example.com is it and its subdomains.
+    echo "map \$host \$shop_known_host {"
+    echo "    hostnames;"
+    known=$(printf '%s' "${ALLOWED_HOSTS:-}" | tr -s ', ' '\n' | sed '/^$/d')
+    if [ -z "$known" ] || printf '%s\n' "$known" | grep -qxF '*'; then
+        echo "    default 1;"
+    else
+        echo "    default 0;"
+        printf '%s\n' "$known" | sed 's/.*/    & 1;/'
+    fi
     echo "}"
 } >"$output"

@@ -123,6 +123,7 @@ def test_what_nginx_refuses_itself_carries_each_security_header_once() -> None:
     for response in responses.values():
         assert_a_page_of_the_shops_own(response)
     assert int(responses["login flood"].header("Retry-After")) > 0
+    assert "Too many requests from your address" in responses["login flood"].text
 
 
 def test_what_django_refuses_carries_each_security_header_once() -> None:

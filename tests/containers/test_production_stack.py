@@ -136,6 +136,11 @@ def test_plain_http_is_redirected_to_https_but_nginx_health_is_not() -> None:
 
     assert page.status == HTTPStatus.MOVED_PERMANENTLY
     assert page.header("Location") == HTTPS_URL + "/"
+    assert "served over HTTPS" in page.text
+    assert "nginx" not in page.text.lower()
+    assert [len(page.header_values(name)) for name in SECURITY_HEADERS] == [1] * len(
+        SECURITY_HEADERS
+    )
     assert health.status == HTTPStatus.OK
     assert web_health.status == HTTPStatus.OK
 
@@ -146,6 +151,15 @@ def test_a_host_the_site_is_not_gets_400(host: str) -> None:
 
     assert response.status == HTTPStatus.BAD_REQUEST
     assert_each_header_once(response)
+
+
+@pytest.mark.parametrize("host", ["web", "web:8000", "shop.example.net"])
+def test_plain_http_for_a_host_the_site_is_not_gets_400_not_a_redirect(host: str) -> None:
+    response = fetch(BASE_URL + "/", headers={"Host": host})
+
+    assert response.status == HTTPStatus.BAD_REQUEST
+    assert response.header_values("Location") == []
+    assert "nginx" not in response.text.lower()
 
 
 def test_what_nginx_refuses_itself_over_https_carries_each_header_once() -> None:
@@ -165,6 +179,7 @@ def test_what_nginx_refuses_itself_over_https_carries_each_header_once() -> None
         assert_each_header_once(response)
         assert "nginx" not in response.text.lower()
     assert int(responses["one request too many"].header("Retry-After")) > 0
+    assert "Too many connections from your address" in responses["one request too many"].text
     assert_each_header_once(fetch(HTTPS_URL + "/checkout/"))
 
 
