@@ -245,6 +245,9 @@ def test_the_backup_service_keeps_the_newest_dumps_each_readable_by_pg_restore()
     contents = compose("exec", "-T", "backup", "pg_restore", "--list", dumps[-1])
     assert "TABLE DATA public shop_order" in contents
     compose("exec", "-T", "backup", "/usr/local/bin/scheduled-backup", "--check")
+    # The image's data folder is a tmpfs here, not an anonymous volume left behind.
+    mounts = [mount["Destination"] for mount in container_state("backup")["Mounts"]]
+    assert sorted(mounts) == ["/backups", "/usr/local/bin/scheduled-backup"]
 
 
 def test_every_tmpfs_has_a_size_inside_its_containers_memory_limit() -> None:
