@@ -102,7 +102,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Sessions live in a signed cookie: no row per visitor, and any replica can read them.
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_ENGINE = "shop.signed_sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
 SESSION_COOKIE_HTTPONLY = True
 # A signed-in session is also a row (shop.staff_sessions), so logout ends every copy of it; it
