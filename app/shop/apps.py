@@ -11,7 +11,7 @@ class ShopConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_delete, post_save
 
-        from shop import catalog, login_throttle, staff_sessions, stripe_gateway
+        from shop import catalog, login_throttle, request_signals, staff_sessions, stripe_gateway
         from shop.models import Product
 
         stripe_gateway.refuse_live_keys(settings.STRIPE_SECRET_KEY)
@@ -22,3 +22,4 @@ class ShopConfig(AppConfig):
         user_logged_in.connect(login_throttle.forget_failures)
         user_logged_in.connect(staff_sessions.open_session)
         user_logged_out.connect(staff_sessions.close_session)
+        request_signals.drop_needless_receivers()
