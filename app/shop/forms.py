@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core import signing
 from django.utils.crypto import salted_hmac
 
@@ -14,6 +16,9 @@ from shop.models import MAX_QUANTITY, Product
 # A page left open longer than a day asks for a reload rather than a payment.
 FORM_TOKEN_MAX_AGE = timedelta(days=1)
 BUY_FORM_SALT = "shop.buy-form"
+# A visitor's signer is a pure function of the visitor and SECRET_KEY: each process keeps the
+# latest visitors', so a returning visitor's pages derive no key (a few kB each).
+SIGNERS_KEPT = 1024
 
 
 def form_token_issuer(visitor: str) -> Callable[[int], str]:
@@ -23,7 +28,7 @@ def form_token_issuer(visitor: str) -> Callable[[int], str]:
     column is what makes a token one-time. The visitor is only in the HMAC, never in the
     token: a token proves nothing about who posts it, the session cookie does.
     """
-    signer = _FormTokenSigner(visitor)
+    signer = _issuing_signer(visitor, settings.SECRET_KEY)
     return lambda product_id: signer.sign(f"{product_id}-{uuid.uuid4().hex}")
 
 
@@ -35,9 +40,9 @@ class _FormTokenSigner(signing.TimestampSigner):
     (timeit, busiest of runs). Signatures are byte for byte Django's: issued tokens stay valid.
     """
 
-    def __init__(self, visitor: str) -> None:
+    def __init__(self, visitor: str, key: str | None = None) -> None:
         salt = f"{BUY_FORM_SALT}:{visitor}"
-        super().__init__(salt=salt)
+        super().__init__(key=key, salt=salt)
         self._keyed = salted_hmac(f"{salt}signer", b"", self.key, algorithm=self.algorithm)
 
     def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
@@ -46,6 +51,12 @@ class _FormTokenSigner(signing.TimestampSigner):
         mac = self._keyed.copy()
         mac.update(value.encode() if isinstance(value, str) else value)
         return signing.b64_encode(mac.digest()).decode()
+
+
+@functools.lru_cache(maxsize=SIGNERS_KEPT)
+def _issuing_signer(visitor: str, key: str) -> _FormTokenSigner:
+    # Shared by threads: signing copies the keyed HMAC and changes nothing in the signer.
+    return _FormTokenSigner(visitor, key)
 
 
 def new_visitor_id() -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.core import signing
 from django.template import loader
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from pytest_django import DjangoAssertNumQueries
@@ -103,6 +103,16 @@ def test_a_pages_form_tokens_are_djangos_signatures_for_that_visitor() -> None:
         assert django_signer.unsign(token, max_age=60) == value
     with pytest.raises(signing.BadSignature):
         signing.TimestampSigner(salt=f"{forms.BUY_FORM_SALT}:v2").unsign(tokens[0])
+
+
+def test_a_visitors_kept_signer_signs_with_the_current_secret_key() -> None:
+    before = forms.form_token_issuer("v1")(1)
+    new_key = "another-secret-key-" + "x" * 40
+    with override_settings(SECRET_KEY=new_key):
+        after = forms.form_token_issuer("v1")(1)
+        signing.TimestampSigner(salt=f"{forms.BUY_FORM_SALT}:v1").unsign(after)
+        with pytest.raises(signing.BadSignature):
+            signing.TimestampSigner(salt=f"{forms.BUY_FORM_SALT}:v1").unsign(before)
 
 
 def test_the_warm_up_before_the_fork_touches_no_database(
