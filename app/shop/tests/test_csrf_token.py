@@ -10,7 +10,7 @@ import pytest
 from django.middleware import csrf
 from django.test import Client
 
-from shop.csrf_token import masked
+from shop.csrf_token import masked, new_secret
 
 pytestmark = pytest.mark.django_db
 # What CsrfViewMiddleware compares with the cookie's secret; the stubs leave it out.
@@ -26,6 +26,15 @@ def test_a_masked_token_unmasks_to_its_secret_and_every_mask_is_new() -> None:
         assert len(token) == csrf.CSRF_TOKEN_LENGTH
         assert set(token) <= set(csrf.CSRF_ALLOWED_CHARS)
         assert unmask(token) == secret
+
+
+def test_a_new_secret_is_in_djangos_format_and_drawn_from_every_character() -> None:
+    secrets = {new_secret() for _ in range(500)}
+    assert len(secrets) == 500
+    for secret in secrets:
+        assert len(secret) == csrf.CSRF_SECRET_LENGTH
+        assert set(secret) <= set(csrf.CSRF_ALLOWED_CHARS)
+    assert set("".join(secrets)) == set(csrf.CSRF_ALLOWED_CHARS)
 
 
 def test_the_pages_token_passes_djangos_check_and_a_stale_cookie_does_not() -> None:
