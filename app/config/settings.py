@@ -58,7 +58,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "shop.staff_sessions.StaffSessionMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "shop.flash_messages.MessageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,6 +116,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_FAILURE_VIEW = "shop.views.csrf_failure"
 MESSAGE_TAGS = {message_levels.ERROR: "danger"}
+MESSAGE_STORAGE = "shop.flash_messages.FallbackStorage"
 
 # Security
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
