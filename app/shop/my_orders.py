@@ -61,8 +61,10 @@ def recent_order_rows(visitor: str | None) -> list[OrderRow]:
         cursor.execute(_recent_orders_sql(), [visitor])
         rows = cursor.fetchall()
     now = timezone.now()
-    # Looked up once: each lookup of the active time zone costs more than the rest of a row.
-    zone = timezone.get_current_timezone()
+    # Nothing in the shop activates a time zone, so the current one is always TIME_ZONE's, which
+    # Django keeps: asking for the active one goes through asgiref's locals and cost more than
+    # the rest of a row (27,000 of My Orders poll's 1,231,000 instructions, callgrind).
+    zone = timezone.get_default_timezone()
     return [_row(*fields, still_open=_still_open(fields, now), zone=zone) for fields in rows]
 
 
