@@ -9,11 +9,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError
 from django.template import loader
 from django.urls import reverse
-from django.utils.cache import patch_cache_control
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from shop import catalog, checkout, pages
+from shop import cache_headers, catalog, checkout, pages
 from shop.client_address import client_address
 from shop.csrf_token import get_token
 from shop.forms import BuyForm, new_visitor_id
@@ -69,10 +67,11 @@ def storefront(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@never_cache
 def my_orders(request: HttpRequest) -> HttpResponse:
     """My Orders alone, polled by the page while an order awaits Stripe's confirmation."""
-    return HttpResponse(pages.my_orders(recent_order_rows(_visitor(request))))
+    return cache_headers.never_cache(
+        HttpResponse(pages.my_orders(recent_order_rows(_visitor(request))))
+    )
 
 
 @require_POST
@@ -190,10 +189,8 @@ def render_storefront(
         failed=failed,
         simulated=settings.STRIPE_SIMULATED,
     )
-    response = HttpResponse(page, status=status)
     # Revalidate on every visit, yet let the back button restore the page with its tokens.
-    patch_cache_control(response, private=True, no_cache=True)
-    return response
+    return cache_headers.revalidate(HttpResponse(page, status=status))
 
 
 def _refuse_checkout(request: HttpRequest, form: BuyForm, refusal: Exception) -> HttpResponse:
