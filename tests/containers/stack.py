@@ -73,6 +73,12 @@ class Response:
         return self.body.decode()
 
 
+def assert_each_header_once(response: Response, names: tuple[str, ...] = SECURITY_HEADERS) -> None:
+    """Each header in `names` sent exactly once, whoever wrote the response."""
+    counts = {name: len(response.header_values(name)) for name in names}
+    assert counts == dict.fromkeys(names, 1), (response.status, counts)
+
+
 def fetch(
     url: str,
     *,
